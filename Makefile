@@ -1,0 +1,41 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Both set up everything they need first (venv, Python and npm packages).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: setup run test test-postgres browser e2e clean
+
+setup: $(VENV)/.installed static/vendor/htmx.min.js
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+static/vendor/htmx.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+
+# Debian's Chromium for the end-to-end tests (Playwright cannot download one here).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium fonts-dejavu-core; }
+
+run: setup
+	@mkdir -p var
+	@test -s var/secret_key || $(PY) -c "import secrets; print(secrets.token_urlsafe(32))" > var/secret_key
+	PORTAL_SECRET_KEY=$$(cat var/secret_key) $(PY) -m portal.cli run
+
+test: setup browser
+	$(PY) -m pytest
+
+# The same suite on PostgreSQL (CI runs both).
+test-postgres: setup browser
+	DATABASE_URL=$(PG_URL) $(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor var

@@ -1,0 +1,137 @@
+"""create_app(settings) -> Litestar: plugins, routes, templates, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar, Request, Response, get
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from portal.booking import routes as booking_routes
+from portal.booking.service import release_expired
+from portal.catalogue import routes as catalogue_routes
+from portal.lib import clock, db
+from portal.lib.i18n import LANGUAGES
+from portal.settings import ROOT, Settings, load
+from portal.web.render import LANGUAGE_COOKIE, page
+from portal.web.security import add_security_headers, cookie, local_path
+
+log = logging.getLogger("portal")
+
+
+@get("/healthz", name="healthz", exclude_from_csrf=True)
+async def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@get("/readyz", name="readyz")
+async def readyz() -> Response:
+    try:
+        await db.engine().run_ddl("SELECT 1")
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        log.exception("database not ready")
+        return Response(content={"status": "database unavailable"}, status_code=503)
+    return Response(content={"status": "ok"})
+
+
+@get("/language/{code:str}", name="language")
+async def choose_language(code: str, next: str | None = None) -> Redirect:  # noqa: A002
+    """One tap to switch language; remembered in a strictly necessary cookie."""
+    target = local_path(next)
+    if code not in LANGUAGES:
+        return Redirect(path=target, status_code=303)
+    return Redirect(path=target, status_code=303, cookies=[cookie(LANGUAGE_COOKIE, code, max_age=60 * 60 * 24 * 365)])
+
+
+def _error_page(request: Request, exc: Exception) -> object:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status >= 500:
+        log.exception("unhandled error", exc_info=exc)
+    template = "pages/errors/404.html" if status == 404 else "pages/errors/error.html"
+    return page(request, template, status_code=status, status=status)
+
+
+async def _sweep_holds(interval: float = 30.0) -> None:
+    """Free the time of abandoned holds in the background."""
+    while True:
+        try:
+            await release_expired(clock.now())
+        except Exception:  # noqa: BLE001 - keep sweeping; logged
+            log.exception("hold sweeper failed")
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    engine = db.engine()
+    await db.prepare()
+    pooled = load().is_postgres
+    if pooled:
+        await engine.start_connection_pool(max_size=10)
+    sweeper = asyncio.create_task(_sweep_holds())
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        if pooled:
+            await engine.close_connection_pool()
+
+
+def _template_engine() -> JinjaTemplateEngine:
+    environment = Environment(
+        loader=FileSystemLoader(str(ROOT / "templates")),
+        autoescape=select_autoescape(["html", "xml"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    return JinjaTemplateEngine.from_environment(environment)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load()
+    return Litestar(
+        route_handlers=[
+            catalogue_routes.home,
+            catalogue_routes.supplier_page,
+            booking_routes.offering_page,
+            booking_routes.hold_time,
+            booking_routes.checkout_page,
+            booking_routes.confirm_booking,
+            booking_routes.booking_page,
+            booking_routes.booking_calendar,
+            booking_routes.why_page,
+            choose_language,
+            healthz,
+            readyz,
+            create_static_files_router(path="/static", directories=[Path(ROOT / "static")], name="static"),
+        ],
+        template_config=TemplateConfig(instance=_template_engine()),
+        plugins=[HTMXPlugin()],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="csrftoken",
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            header_name="x-csrftoken",
+        ),
+        exception_handlers={HTTPException: _error_page, NotFoundException: _error_page, Exception: _error_page},
+        after_request=add_security_headers,
+        lifespan=[lifespan],
+        debug=False,
+    )

@@ -1,0 +1,112 @@
+"""The checkout form: parse what a hurried person typed, or say what is wrong.
+
+Messages are msgids (English) translated where they are shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from portal.lib.i18n import N_
+
+MAX_NAME = 200
+MAX_NOTE = 1000
+
+
+@dataclass
+class CheckoutInput:
+    name: str = ""
+    phone: str = ""
+    email: str = ""
+    note: str = ""
+    accept_terms: bool = False
+    adult: bool = False
+    early_start: bool = False
+
+
+@dataclass
+class CheckoutResult:
+    values: CheckoutInput
+    errors: dict[str, str] = field(default_factory=dict)
+    phone_e164: str = ""
+    email_normalized: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _ticked(raw: object) -> bool:
+    return str(raw or "").strip().lower() in {"on", "1", "true", "yes"}
+
+
+def _text(form: dict, key: str, limit: int) -> str:
+    raw = form.get(key, "")
+    if isinstance(raw, list):
+        raw = raw[0] if raw else ""
+    # Control characters never belong in a name or a note.
+    cleaned = "".join(ch for ch in str(raw) if ch in "\n\t" or ch >= " ").strip()
+    return cleaned[: limit + 1]
+
+
+def parse_phone(raw: str, default_region: str = "NO") -> str | None:
+    """E.164 for a valid mobile-or-fixed number, +47 assumed; None if invalid."""
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def parse_checkout(form: dict, *, needs_early_start: bool) -> CheckoutResult:
+    values = CheckoutInput(
+        name=_text(form, "name", MAX_NAME),
+        phone=_text(form, "phone", 40),
+        email=_text(form, "email", 254),
+        note=_text(form, "note", MAX_NOTE),
+        accept_terms=_ticked(form.get("accept_terms")),
+        adult=_ticked(form.get("adult")),
+        early_start=_ticked(form.get("early_start")),
+    )
+    result = CheckoutResult(values=values)
+    errors = result.errors
+
+    if not values.name:
+        errors["name"] = N_("Enter your name.")
+    elif len(values.name) > MAX_NAME:
+        errors["name"] = N_("The name is too long (at most 200 characters).")
+
+    if not values.phone:
+        errors["phone"] = N_("Enter your mobile number.")
+    else:
+        e164 = parse_phone(values.phone)
+        if e164 is None:
+            errors["phone"] = N_("That is not a valid phone number. Norwegian numbers have 8 digits; use +country code for others.")
+        else:
+            result.phone_e164 = e164
+
+    if not values.email:
+        errors["email"] = N_("Enter your email address.")
+    else:
+        try:
+            checked = validate_email(values.email, check_deliverability=False)
+            result.email_normalized = checked.normalized
+        except EmailNotValidError:
+            errors["email"] = N_("That is not a valid email address.")
+
+    if len(values.note) > MAX_NOTE:
+        errors["note"] = N_("The note is too long (at most 1000 characters).")
+    if not values.accept_terms:
+        errors["accept_terms"] = N_("You must accept the terms to book.")
+    if not values.adult:
+        errors["adult"] = N_("You must be 18 or older to book.")
+    if needs_early_start and not values.early_start:
+        errors["early_start"] = N_(
+            "This appointment is within the 14-day withdrawal period: tick the box to ask us to start early, or choose a later time."
+        )
+    return result

@@ -1,0 +1,286 @@
+"""Slot picker, hold, checkout, confirmation and the calendar file.
+
+Handlers parse input, call portal.booking.service, and render; no rules here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from urllib.parse import urlparse
+
+from litestar import Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from litestar.response import Redirect
+
+from portal.booking import domain, service
+from portal.booking.calendar import booking_ics
+from portal.booking.forms import parse_checkout
+from portal.catalogue.domain import CATEGORIES
+from portal.catalogue.service import OfferingContext, offering_context, offering_context_by_id
+from portal.lib import clock
+from portal.lib.i18n import N_, translations
+from portal.settings import load as load_settings
+from portal.web.render import language_of, page
+from portal.web.security import new_visitor, visitor_of
+
+STRIP_DAYS = 14
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+CONSENT_TEXTS = {
+    "accept_terms": N_("I accept the terms of sale and the cancellation terms."),
+    "adult": N_("I am 18 years or older."),
+    "early_start": N_(
+        "I ask for the service to be performed within the withdrawal period, and I know that the "
+        "right of withdrawal is lost once the service has been fully performed."
+    ),
+}
+
+
+async def _context(supplier_slug: str, offering_slug: str) -> OfferingContext:
+    ctx = await offering_context(supplier_slug, offering_slug)
+    if ctx is None:
+        raise NotFoundException()
+    return ctx
+
+
+async def _context_of(booking: dict) -> OfferingContext:
+    ctx = await offering_context_by_id(booking["offering"])
+    if ctx is None:
+        raise NotFoundException()
+    return ctx
+
+
+def _parse_day(raw: str | None, today: date) -> date:
+    try:
+        return date.fromisoformat(raw) if raw else today
+    except ValueError:
+        return today
+
+
+def _parse_resource(raw: str | None, ctx: OfferingContext) -> int | None:
+    """`None` means "any available"."""
+    try:
+        value = int(raw) if raw else None
+    except ValueError:
+        return None
+    return value if value in ctx.resource_ids else None
+
+
+def _parse_start(raw: str | None) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(raw or "")
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(clock.UTC)
+
+
+async def _picker_context(ctx: OfferingContext, day: date, resource_id: int | None, now: datetime) -> dict:
+    today = clock.local_today(now)
+    day = max(day, today)
+    last_day = today + timedelta(days=ctx.offering["max_advance_days"])
+    day = min(day, last_day)
+    # 14-day pages of the strip, starting today.
+    strip_start = today + timedelta(days=((day - today).days // STRIP_DAYS) * STRIP_DAYS)
+    strip = await service.day_strip(ctx, strip_start, STRIP_DAYS, now, resource_id)
+    slots = await service.slots_between(ctx, day, day, now, resource_id)
+    day_info = next((d for d in strip if d.day == day), None)
+    return {
+        "ctx": ctx,
+        "supplier": ctx.supplier,
+        "offering": ctx.offering,
+        "resources": ctx.resources,
+        "resource_id": resource_id,
+        "day": day,
+        "today": today,
+        "strip": strip,
+        "slots": slots,
+        "day_reason": day_info.reason if day_info else None,
+        "prev_page": strip_start - timedelta(days=STRIP_DAYS) if strip_start > today else None,
+        "next_page": strip_start + timedelta(days=STRIP_DAYS) if strip_start + timedelta(days=STRIP_DAYS) <= last_day else None,
+        "withdrawal": domain.withdrawal_info(ctx.offering["withdrawal_class"]),
+        "category_labels": CATEGORIES,
+        "reason_text": domain.reason_text,
+    }
+
+
+@get("/s/{supplier_slug:str}/{offering_slug:str}", name="offering")
+async def offering_page(
+    request: Request, supplier_slug: str, offering_slug: str, day: str | None = None, resource: str | None = None
+) -> object:
+    ctx = await _context(supplier_slug, offering_slug)
+    now = clock.now()
+    context = await _picker_context(ctx, _parse_day(day, clock.local_today(now)), _parse_resource(resource, ctx), now)
+    # A day link swaps only the slot list; choosing a person swaps strip + slots.
+    block = "picker" if request.headers.get("hx-target") == "picker" else "slots"
+    return page(request, "pages/booking/offering.html", block=block, **context)
+
+
+async def _taken_page(request: Request, ctx: OfferingContext, wanted: datetime, resource_id: int | None, now: datetime) -> object:
+    nearest = await service.nearest_free(ctx, wanted, now, resource_id=resource_id)
+    context = await _picker_context(ctx, clock.to_local(wanted).date(), resource_id, now)
+    return page(
+        request,
+        "pages/booking/offering.html",
+        status_code=409,
+        taken=True,
+        nearest=nearest,
+        **context,
+    )
+
+
+@post("/s/{supplier_slug:str}/{offering_slug:str}/hold", name="hold")
+async def hold_time(request: Request, supplier_slug: str, offering_slug: str, data: dict = FORM) -> object:
+    ctx = await _context(supplier_slug, offering_slug)
+    now = clock.now()
+    start = _parse_start(data.get("start"))
+    resource_id = _parse_resource(data.get("resource"), ctx)
+    if start is None:
+        context = await _picker_context(ctx, clock.local_today(now), resource_id, now)
+        return page(request, "pages/booking/offering.html", status_code=422, bad_time=True, **context)
+    visitor = visitor_of(request)
+    cookies = []
+    if visitor is None:
+        visitor, visitor_cookie = new_visitor()
+        cookies.append(visitor_cookie)
+    try:
+        held = await service.hold(ctx, start, resource_id, visitor, now, load_settings().hold_minutes)
+    except service.SlotTaken:
+        return await _taken_page(request, ctx, start, resource_id, now)
+    return Redirect(path=f"/checkout/{held['hold_token']}", status_code=303, cookies=cookies)
+
+
+async def _hold_and_context(token: str) -> tuple[dict, OfferingContext]:
+    booking = await service.get_by_hold_token(token)
+    if booking is None:
+        raise NotFoundException()
+    return booking, await _context_of(booking)
+
+
+def _checkout_context(booking: dict, ctx: OfferingContext, now: datetime) -> dict:
+    resource = next((r for r in ctx.resources if r["id"] == booking["resource"]), None)
+    cancel_msg, cancel_args = domain.cancellation_terms_text(ctx.offering["cancel_free_hours"], ctx.offering["cancel_fee_percent"])
+    return {
+        "booking": booking,
+        "ctx": ctx,
+        "supplier": ctx.supplier,
+        "offering": ctx.offering,
+        "resource": resource,
+        "withdrawal": domain.withdrawal_info(ctx.offering["withdrawal_class"]),
+        "needs_early_start": domain.needs_early_start_request(ctx.offering["withdrawal_class"], booking["start"], now),
+        "cancel_msg": cancel_msg,
+        "cancel_args": cancel_args,
+        "expired": not domain.is_live_hold(booking["status"], booking["hold_expires_at"], now),
+        "consent_texts": CONSENT_TEXTS,
+        "local_day": clock.to_local(booking["start"]).date(),
+    }
+
+
+@get("/checkout/{token:str}", name="checkout")
+async def checkout_page(request: Request, token: str) -> object:
+    booking, ctx = await _hold_and_context(token)
+    if booking["status"] == domain.Status.CONFIRMED and booking["manage_token"]:
+        return Redirect(path=f"/b/{booking['manage_token']}", status_code=303)
+    now = clock.now()
+    return page(request, "pages/booking/checkout.html", values={}, errors={}, **_checkout_context(booking, ctx, now))
+
+
+@post("/checkout/{token:str}", name="confirm")
+async def confirm_booking(request: Request, token: str, data: dict = FORM) -> object:
+    booking, ctx = await _hold_and_context(token)
+    if booking["status"] == domain.Status.CONFIRMED and booking["manage_token"]:
+        return Redirect(path=f"/b/{booking['manage_token']}", status_code=303)
+    now = clock.now()
+    context = _checkout_context(booking, ctx, now)
+    result = parse_checkout(data, needs_early_start=context["needs_early_start"])
+    if not result.ok:
+        return page(
+            request,
+            "pages/booking/checkout.html",
+            status_code=422,
+            values=result.values,
+            errors=result.errors,
+            **context,
+        )
+    language = language_of(request)
+    t = translations(language)
+    shown = ["accept_terms", "adult"] + (["early_start"] if context["needs_early_start"] else [])
+    consent_texts = {key: t.gettext(CONSENT_TEXTS[key]) for key in shown}
+    try:
+        confirmed = await service.confirm(ctx, booking, result, language, consent_texts, now)
+    except service.SlotTaken:
+        return await _taken_page(request, ctx, booking["start"], None, now)
+    return Redirect(path=f"/b/{confirmed['manage_token']}?new=1", status_code=303)
+
+
+async def _managed(token: str) -> tuple[dict, OfferingContext]:
+    booking = await service.get_by_manage_token(token)
+    if booking is None:
+        raise NotFoundException()
+    return booking, await _context_of(booking)
+
+
+@get("/b/{token:str}", name="booking")
+async def booking_page(request: Request, token: str, new: str | None = None) -> object:
+    booking, ctx = await _managed(token)
+    context = _checkout_context(booking, ctx, booking["contract_at"] or clock.now())
+    return page(request, "pages/booking/confirmation.html", is_new=bool(new), **context)
+
+
+@get("/b/{token:str}/booking.ics", name="booking_ics")
+async def booking_calendar(request: Request, token: str) -> Response:
+    booking, ctx = await _managed(token)
+    t = translations(booking["language"] or language_of(request))
+    s = ctx.supplier
+    location = t.gettext("Video meeting (link follows)") if ctx.offering["online"] else f"{s['street']}, {s['postcode']} {s['town']}"
+    base = load_settings().base_url
+    body = booking_ics(
+        booking,
+        summary=f"{ctx.offering['title']} – {s['name']}",
+        location=location,
+        description=t.gettext("Booking reference %(ref)s. Manage your booking: %(url)s")
+        % {"ref": booking["reference"], "url": f"{base}/b/{token}"},
+        host=urlparse(base).hostname or "portal",
+        now=clock.now(),
+    )
+    return Response(
+        content=body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="booking-{booking["reference"]}.ics"'},
+    )
+
+
+@get("/dev/why/{supplier_slug:str}/{offering_slug:str}", name="why")
+async def why_page(request: Request, supplier_slug: str, offering_slug: str, resource: str | None = None, at: str | None = None) -> object:
+    """For the supplier: why a start time is not offered. Dev-only until the back office has logins."""
+    if not load_settings().is_dev:
+        raise NotFoundException()
+    ctx = await _context(supplier_slug, offering_slug)
+    resource_id = _parse_resource(resource, ctx) or (ctx.resource_ids[0] if ctx.resource_ids else None)
+    moment = None
+    reason = None
+    error = False
+    if at:
+        try:
+            moment = datetime.fromisoformat(at).replace(tzinfo=clock.OSLO).astimezone(clock.UTC)
+        except ValueError:
+            error = True
+    if moment is not None and resource_id is not None:
+        reason = await service.explain(ctx, resource_id, moment, clock.now())
+    return page(
+        request,
+        "pages/booking/why.html",
+        ctx=ctx,
+        supplier=ctx.supplier,
+        offering=ctx.offering,
+        resources=ctx.resources,
+        resource_id=resource_id,
+        at=at or "",
+        moment=moment,
+        reason=reason,
+        reason_text=domain.reason_text,
+        error=error,
+    )

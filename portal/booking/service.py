@@ -1,0 +1,350 @@
+"""Booking use cases: availability for an offering, hold a time, confirm it.
+
+Each write runs in one write transaction; the unique claim keys and the
+conditional seat update make the database the judge of who got a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from portal.availability.domain import Claim, Reason, SeatUse, Slot, day_reasons, free_slots, why_not
+from portal.availability.holidays import norwegian_holidays
+from portal.booking import domain
+from portal.booking.domain import Event, Status
+from portal.booking.forms import CheckoutResult
+from portal.booking.tables import Booking, ClassSession, SlotClaim
+from portal.catalogue.service import OfferingContext, schedules
+from portal.lib import clock
+from portal.lib.db import CONFLICT_ERRORS, write_transaction
+from portal.lib.money import split_vat
+
+
+class SlotTaken(Exception):
+    """Someone else got there first (or the time is no longer offered)."""
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    day: date
+    free: int
+    reason: Reason | None
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def _occupancy(ctx: OfferingContext, start: datetime, end: datetime, now: datetime) -> tuple[list[Claim], list[SeatUse]]:
+    """Live bookings on the offering's resources around [start, end)."""
+    if not ctx.resource_ids:
+        return [], []
+    margin = timedelta(hours=12)  # wider than any buffer
+    rows = await Booking.select(
+        Booking.offering,
+        Booking.resource,
+        Booking.start,
+        Booking.end,
+        Booking.buffer_before_min,
+        Booking.buffer_after_min,
+        Booking.seats,
+        Booking.status,
+        Booking.hold_expires_at,
+    ).where(
+        Booking.resource.is_in(ctx.resource_ids)
+        & Booking.status.is_in([Status.HELD.value, Status.CONFIRMED.value])
+        & (Booking.start < end + margin)
+        & (Booking.end > start - margin)
+    )
+    claims: list[Claim] = []
+    seats: dict[tuple[int, datetime], int] = {}
+    class_offering = ctx.offering["capacity"] > 1
+    for row in rows:
+        if not domain.occupies(row["status"], row["hold_expires_at"], now):
+            continue
+        if class_offering and row["offering"] == ctx.offering["id"]:
+            key = (row["resource"], row["start"])
+            seats[key] = seats.get(key, 0) + row["seats"]
+        else:
+            claims.append(
+                Claim(row["resource"], row["start"], row["end"], row["buffer_before_min"], row["buffer_after_min"])
+            )
+    return claims, [SeatUse(rid, start_, taken) for (rid, start_), taken in seats.items()]
+
+
+def _local_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(first, datetime.min.time(), tzinfo=clock.OSLO).astimezone(clock.UTC)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=clock.OSLO).astimezone(clock.UTC)
+    return start, end
+
+
+async def slots_between(ctx: OfferingContext, first: date, last: date, now: datetime, resource_id: int | None = None) -> list[Slot]:
+    if not ctx.bookable:
+        return []
+    ids = [resource_id] if resource_id in ctx.resource_ids else ctx.resource_ids
+    start, end = _local_bounds(first, last)
+    claims, seats = await _occupancy(ctx, start, end, now)
+    return free_slots(
+        ctx.rules,
+        await schedules(ids),
+        claims,
+        seats,
+        first_day=first,
+        last_day=last,
+        now=now,
+        holidays=norwegian_holidays(first, last),
+    )
+
+
+async def day_strip(ctx: OfferingContext, first: date, days: int, now: datetime, resource_id: int | None = None) -> list[DayInfo]:
+    """Each of the next `days` local dates with its count of free times and,
+    when none, one short reason for customers."""
+    last = first + timedelta(days=days - 1)
+    if not ctx.bookable:
+        return [DayInfo(first + timedelta(days=i), 0, Reason.CLOSED) for i in range(days)]
+    ids = [resource_id] if resource_id in ctx.resource_ids else ctx.resource_ids
+    start, end = _local_bounds(first, last)
+    claims, seats = await _occupancy(ctx, start, end, now)
+    sched = await schedules(ids)
+    hol = norwegian_holidays(first, last)
+    slots = free_slots(ctx.rules, sched, claims, seats, first_day=first, last_day=last, now=now, holidays=hol)
+    reasons = day_reasons(ctx.rules, sched, claims, seats, first_day=first, last_day=last, now=now, holidays=hol)
+    counts: dict[date, int] = {}
+    for slot in slots:
+        local_day = clock.to_local(slot.start).date()
+        counts[local_day] = counts.get(local_day, 0) + 1
+    days_ = (first + timedelta(days=i) for i in range(days))
+    return [DayInfo(d, counts.get(d, 0), None if counts.get(d) else reasons.get(d, Reason.CLOSED)) for d in days_]
+
+
+async def nearest_free(ctx: OfferingContext, wanted: datetime, now: datetime, limit: int = 3, resource_id: int | None = None) -> list[Slot]:
+    """The free times closest to the one the customer lost, within two weeks."""
+    day = clock.to_local(wanted).date()
+    first = max(day - timedelta(days=7), clock.local_today(now))
+    slots = await slots_between(ctx, first, day + timedelta(days=7), now, resource_id)
+    slots.sort(key=lambda s: abs((s.start - wanted).total_seconds()))
+    return sorted(slots[:limit], key=lambda s: s.start)
+
+
+async def explain(ctx: OfferingContext, resource_id: int, start: datetime, now: datetime) -> Reason | None:
+    """Why this start on this resource is not offered (None: it is)."""
+    day = clock.to_local(start).date()
+    lo, hi = _local_bounds(day, day)
+    claims, seats = await _occupancy(ctx, lo, hi, now)
+    (schedule,) = await schedules([resource_id])
+    return why_not(
+        ctx.rules,
+        schedule,
+        claims,
+        seats,
+        resource_id=resource_id,
+        start=start,
+        now=now,
+        holidays=norwegian_holidays(day, day),
+    )
+
+
+async def get_by_hold_token(token: str) -> dict | None:
+    return await Booking.select().output(load_json=True).where(Booking.hold_token == token).first()
+
+
+async def get_by_manage_token(token: str) -> dict | None:
+    if not token:
+        return None
+    return await Booking.select().output(load_json=True).where(Booking.manage_token == token).first()
+
+
+# ---------------------------------------------------------------- writing
+
+
+async def release_expired(now: datetime) -> int:
+    """Turn holds past their expiry into `released` and free their claims."""
+    expired = await Booking.select(Booking.id).where(
+        (Booking.status == Status.HELD.value) & (Booking.hold_expires_at <= now)
+    )
+    for row in expired:
+        await _release(row["id"], Event.EXPIRE, now)
+    return len(expired)
+
+
+async def _release(booking_id: int, event: Event, now: datetime) -> None:
+    row = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
+    new_status = domain.transition(Status(row["status"]), event)
+    await Booking.update({Booking.status: new_status.value, Booking.updated_at: now}).where(Booking.id == booking_id)
+    await _free_claims(row)
+
+
+async def _free_claims(row: dict) -> None:
+    await SlotClaim.delete().where(SlotClaim.owner == f"b:{row['id']}")
+    if row["seats"] and row["terms"].get("capacity", 1) > 1:
+        key = domain.session_key(row["offering"], row["resource"], row["start"])
+        await ClassSession.raw(
+            "UPDATE class_session SET taken = taken - {} WHERE key = {} AND taken >= {}", row["seats"], key, row["seats"]
+        )
+        session = await ClassSession.select().where(ClassSession.key == key).first()
+        if session and session["taken"] == 0:
+            await SlotClaim.delete().where(SlotClaim.owner == f"s:{session['id']}")
+
+
+async def _claim(ctx: OfferingContext, booking_id: int, resource_id: int, start: datetime, end: datetime, seats: int) -> None:
+    """Take the time in the database; raises SlotTaken on a lost race."""
+    o = ctx.offering
+    keys = domain.claim_units(resource_id, start, end, o["buffer_before_min"], o["buffer_after_min"])
+    try:
+        if o["capacity"] > 1:
+            key = domain.session_key(o["id"], resource_id, start)
+            await ClassSession.raw(
+                "INSERT INTO class_session (key, capacity, taken) VALUES ({}, {}, 0) ON CONFLICT (key) DO NOTHING",
+                key,
+                o["capacity"],
+            )
+            taken = await ClassSession.raw(
+                "UPDATE class_session SET taken = taken + {} WHERE key = {} AND taken + {} <= capacity RETURNING id, taken",
+                seats,
+                key,
+                seats,
+            )
+            if not taken:
+                raise SlotTaken()
+            owner = f"s:{taken[0]['id']}"
+            if taken[0]["taken"] == seats:  # first seat: the session takes the resource's time
+                await SlotClaim.insert(*[SlotClaim(key=k, owner=owner) for k in keys])
+        else:
+            await SlotClaim.insert(*[SlotClaim(key=k, owner=f"b:{booking_id}") for k in keys])
+    except CONFLICT_ERRORS as exc:
+        raise SlotTaken() from exc
+
+
+def _terms_snapshot(ctx: OfferingContext) -> dict:
+    s, o = ctx.supplier, ctx.offering
+    return {
+        "supplier": {k: s[k] for k in ("legal_name", "org_number", "company_form", "vat_registered", "street", "postcode", "town", "phone", "email")},
+        "offering_title": o["title"],
+        "kind": o["kind"],
+        "online": o["online"],
+        "capacity": o["capacity"],
+        "cancel_free_hours": o["cancel_free_hours"],
+        "cancel_fee_percent": o["cancel_fee_percent"],
+        "withdrawal_class": o["withdrawal_class"],
+        "supplier_terms": s["terms"],
+    }
+
+
+async def hold(
+    ctx: OfferingContext,
+    start: datetime,
+    resource_id: int | None,
+    visitor: str,
+    now: datetime,
+    hold_minutes: int,
+) -> dict:
+    """Hold a time for this visitor; reuse their live hold of the same time.
+
+    Raises SlotTaken when the time is not offered or was just taken.
+    """
+    if not ctx.bookable:
+        raise SlotTaken()
+    day = clock.to_local(start).date()
+    offered = [s for s in await slots_between(ctx, day, day, now) if s.start == start]
+    candidates = list(offered[0].resource_ids) if offered else []
+    if resource_id is not None:
+        candidates = [r for r in candidates if r == resource_id]
+
+    existing = await Booking.select().output(load_json=True).where(
+        (Booking.visitor == visitor)
+        & (Booking.offering == ctx.offering["id"])
+        & (Booking.status == Status.HELD.value)
+        & (Booking.hold_expires_at > now)
+    )
+    for row in existing:
+        if row["start"] == start and (resource_id is None or row["resource"] == resource_id):
+            return row
+    if not candidates:
+        raise SlotTaken()
+
+    o = ctx.offering
+    end = start + timedelta(minutes=o["duration_min"])
+    vat = split_vat(o["price_ore"], o["vat_rate_bp"])
+    for candidate in candidates:
+        try:
+            async with write_transaction():
+                await release_expired(now)
+                for row in existing:
+                    await _release(row["id"], Event.ABANDON, now)
+                existing = []
+                reference = await _unused_reference()
+                inserted = await Booking.insert(
+                    Booking(
+                        reference=reference,
+                        supplier=ctx.supplier["id"],
+                        offering=o["id"],
+                        resource=candidate,
+                        start=start,
+                        end=end,
+                        buffer_before_min=o["buffer_before_min"],
+                        buffer_after_min=o["buffer_after_min"],
+                        seats=1,
+                        status=Status.HELD.value,
+                        hold_token=domain.new_token(),
+                        visitor=visitor,
+                        hold_expires_at=domain.hold_expiry(now, hold_minutes),
+                        price_ore=o["price_ore"],
+                        vat_rate_bp=o["vat_rate_bp"],
+                        vat_ore=vat.vat_ore,
+                        payment_method="onsite",
+                        terms=_terms_snapshot(ctx),
+                        consents={},
+                        created_at=now,
+                        updated_at=now,
+                    )
+                ).returning(Booking.id)
+                booking_id = inserted[0]["id"]
+                await _claim(ctx, booking_id, candidate, start, end, 1)
+            return await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
+        except SlotTaken:
+            continue
+    raise SlotTaken()
+
+
+async def _unused_reference() -> str:
+    while True:
+        reference = domain.new_reference()
+        if not await Booking.exists().where(Booking.reference == reference):
+            return reference
+
+
+async def confirm(ctx: OfferingContext, booking: dict, form: CheckoutResult, language: str, consent_texts: dict, now: datetime) -> dict:
+    """Turn a hold into a confirmed booking. Idempotent for a double submit.
+
+    A hold past its expiry still confirms if nobody took its time meanwhile.
+    """
+    async with write_transaction():
+        row = await Booking.select().output(load_json=True).where(Booking.id == booking["id"]).first()
+        if row["status"] == Status.CONFIRMED.value:
+            return row
+        if row["status"] == Status.RELEASED.value:
+            # The sweeper freed it; take the time again if it is still free.
+            await Booking.update({Booking.status: Status.HELD.value}).where(Booking.id == row["id"])
+            await _claim(ctx, row["id"], row["resource"], row["start"], row["end"], row["seats"])
+        elif row["status"] != Status.HELD.value:
+            raise SlotTaken()
+        if row["start"] <= now:
+            raise SlotTaken()
+        new_status = domain.transition(Status.HELD, Event.CONFIRM)
+        consents = {key: {"at": now.isoformat(), "text": text} for key, text in consent_texts.items()}
+        await Booking.update(
+            {
+                Booking.status: new_status.value,
+                Booking.customer_name: form.values.name,
+                Booking.phone: form.phone_e164,
+                Booking.email: form.email_normalized,
+                Booking.note: form.values.note,
+                Booking.language: language,
+                Booking.consents: consents,
+                Booking.contract_at: now,
+                Booking.manage_token: domain.new_token(),
+                Booking.hold_expires_at: None,
+                Booking.updated_at: now,
+            }
+        ).where(Booking.id == row["id"])
+    return await Booking.select().output(load_json=True).where(Booking.id == row["id"]).first()
