@@ -114,6 +114,11 @@ async def offering_page(
     ctx = await _context(supplier_slug, offering_slug)
     now = clock.now()
     context = await _picker_context(ctx, _parse_day(day, clock.local_today(now)), _parse_resource(resource, ctx), now)
+    if day is None and not context["slots"]:
+        # No day chosen and nothing free today: open the first day with free times.
+        first_free = next((d.day for d in context["strip"] if d.free), None)
+        if first_free is not None:
+            context = await _picker_context(ctx, first_free, context["resource_id"], now)
     # A day link swaps only the slot list; choosing a person swaps strip + slots.
     block = "picker" if request.headers.get("hx-target") == "picker" else "slots"
     return page(request, "pages/booking/offering.html", block=block, **context)

@@ -69,6 +69,7 @@ def page(request: Request, template: str, *, block: str | None = None, status_co
         block_name=fragment,
         context={**helpers(language), "path": request.url.path, "full_path": _full_path(request), **context},
         status_code=status_code,
+        media_type="text/html; charset=utf-8",
         headers={"Vary": "HX-Request, Cookie"},
     )
 

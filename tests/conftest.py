@@ -1,0 +1,75 @@
+"""Test setup shared by unit, integration and end-to-end tests.
+
+The environment is set here before anything imports portal: a fresh SQLite
+file per run by default, or PostgreSQL when DATABASE_URL says so (CI runs
+the suite on both). The schema is built by running the real migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_tmp = Path(tempfile.mkdtemp(prefix="portal-test-"))
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{_tmp / 'test.sqlite3'}")
+os.environ.setdefault("PORTAL_SECRET_KEY", "test-secret-key-not-for-production")
+os.environ["PORTAL_ENV"] = "dev"
+os.environ["PICCOLO_CONF"] = "portal.piccolo_conf"
+os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
+
+DATABASE_URL = os.environ["DATABASE_URL"]
+IS_POSTGRES = DATABASE_URL.startswith(("postgres://", "postgresql://"))
+
+
+def reset_database(url: str = DATABASE_URL) -> None:
+    """Empty the database and run every migration forwards, then seed."""
+    env = {**os.environ, "DATABASE_URL": url, "PICCOLO_CONF": "portal.piccolo_conf"}
+    if url.startswith(("postgres://", "postgresql://")):
+        import asyncio
+
+        import asyncpg
+
+        async def _drop() -> None:
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+            finally:
+                await conn.close()
+
+        asyncio.run(_drop())
+    else:
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    subprocess.run([sys.executable, "-m", "portal.cli", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "portal.cli", "seed"], cwd=ROOT, env=env, check=True, capture_output=True)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    reset_database()
+
+
+@pytest.fixture()
+async def clean_bookings():
+    """Each booking test starts with no bookings, holds or claims."""
+    from portal.booking.tables import Booking, ClassSession, SlotClaim
+
+    for table in (SlotClaim, ClassSession, Booking):
+        await table.delete(force=True)
+    yield
+
+
+@pytest.fixture()
+async def client(clean_bookings):
+    from litestar.testing import AsyncTestClient
+
+    from portal.app import create_app
+
+    async with AsyncTestClient(app=create_app(), base_url="http://127.0.0.1:8000") as test_client:
+        yield test_client

@@ -1,0 +1,84 @@
+"""The booking slice over HTTP: offering page → hold → checkout → confirmation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from icalendar import Calendar
+
+from tests.integration.helpers import VALID_CUSTOMER, csrf, first_free_slot, slots
+
+OFFERING = "/s/saks-og-stil-grunerlokka/herreklipp"
+
+
+async def _hold(client, path: str = OFFERING) -> tuple[str, str]:
+    start, token = await first_free_slot(client, path)
+    response = await client.post(f"{path}/hold", data={"start": start, "_csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303, response.text[:500]
+    return response.headers["location"], start
+
+
+async def test_pages_render_and_unknown_things_are_404(client):
+    assert (await client.get("/")).status_code == 200
+    assert (await client.get("/s/saks-og-stil-grunerlokka")).status_code == 200
+    assert (await client.get(OFFERING)).status_code == 200
+    for path in ("/s/nope", "/s/saks-og-stil-grunerlokka/nope", "/checkout/nope", "/b/nope", "/b/nope/booking.ics"):
+        response = await client.get(path)
+        assert response.status_code == 404, path
+        assert "text/html" in response.headers["content-type"]
+
+
+async def test_book_end_to_end(client):
+    checkout_url, start = await _hold(client)
+    page = await client.get(checkout_url)
+    assert page.status_code == 200
+    data = {**VALID_CUSTOMER, "_csrf_token": csrf(page.text)}
+    done = await client.post(checkout_url, data=data, follow_redirects=False)
+    assert done.status_code == 303
+    manage = done.headers["location"]
+    confirmation = await client.get(manage)
+    assert confirmation.status_code == 200
+    reference = re.search(r"<strong>([2-9A-Z]{6})</strong>", confirmation.text).group(1)
+    token = manage.split("/b/")[1].split("?")[0]
+    ics = await client.get(f"/b/{token}/booking.ics")
+    assert ics.status_code == 200
+    event = next(c for c in Calendar.from_ical(ics.content).walk("VEVENT"))
+    assert reference in str(event["uid"])
+    assert event.decoded("dtstart").isoformat().replace("+00:00", "") in start.replace("+00:00", "")
+    # The same calendar file twice keeps its UID.
+    again = next(c for c in Calendar.from_ical((await client.get(f"/b/{token}/booking.ics")).content).walk("VEVENT"))
+    assert again["uid"] == event["uid"]
+
+
+async def test_booked_time_is_no_longer_offered_for_a_single_resource(client):
+    path = "/s/lunde-radgivning/videokonsultasjon"
+    checkout_url, start = await _hold(client, path)
+    page = await client.get(path)
+    assert start not in slots(page.text)
+
+
+async def test_hold_is_reused_in_the_same_browser(client):
+    first, start = await _hold(client)
+    page = await client.get(OFFERING)
+    again = await client.post(f"{OFFERING}/hold", data={"start": start, "_csrf_token": csrf(page.text)}, follow_redirects=False)
+    assert again.headers["location"] == first
+
+
+async def test_form_errors_keep_input_and_write_nothing(client):
+    from portal.booking.tables import Booking
+
+    checkout_url, _ = await _hold(client)
+    page = await client.get(checkout_url)
+    bad = {**VALID_CUSTOMER, "phone": "12", "adult": "", "_csrf_token": csrf(page.text)}
+    response = await client.post(checkout_url, data=bad)
+    assert response.status_code == 422
+    assert 'value="Kari Nordmann"' in response.text
+    assert 'id="phone-error"' in response.text and 'id="adult-error"' in response.text
+    assert await Booking.count().where(Booking.status == "confirmed") == 0
+
+
+async def test_post_without_csrf_is_refused(client):
+    start, _ = await first_free_slot(client, OFFERING)
+    response = await client.post(f"{OFFERING}/hold", data={"start": start}, follow_redirects=False)
+    assert response.status_code == 403
