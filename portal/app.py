@@ -45,6 +45,12 @@ async def readyz() -> Response:
     return Response(content={"status": "ok"})
 
 
+@get("/_bench/baseline", name="baseline", include_in_schema=False)
+async def baseline(request: Request) -> object:
+    """A trivial template through the same stack: the yardstick for bench/slots.py."""
+    return page(request, "pages/baseline.html", message="ok")
+
+
 @get("/language/{code:str}", name="language")
 async def choose_language(code: str, next: str | None = None) -> Redirect:  # noqa: A002
     """One tap to switch language; remembered in a strictly necessary cookie."""
@@ -116,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             booking_routes.booking_calendar,
             booking_routes.why_page,
             choose_language,
+            baseline,
             healthz,
             readyz,
             create_static_files_router(path="/static", directories=[Path(ROOT / "static")], name="static"),
