@@ -22,7 +22,7 @@ from portal.catalogue.service import OfferingContext, offering_context, offering
 from portal.lib import clock
 from portal.lib.i18n import N_, translations
 from portal.settings import load as load_settings
-from portal.web.render import language_of, page
+from portal.web.render import language_of, page, wants_fragment
 from portal.web.security import new_visitor, visitor_of
 
 STRIP_DAYS = 14
@@ -78,16 +78,15 @@ def _parse_start(raw: str | None) -> datetime | None:
     return moment.astimezone(clock.UTC)
 
 
-async def _picker_context(ctx: OfferingContext, day: date, resource_id: int | None, now: datetime) -> dict:
+async def _picker_context(ctx: OfferingContext, day: date, resource_id: int | None, now: datetime, *, with_strip: bool = True) -> dict:
     today = clock.local_today(now)
-    day = max(day, today)
     last_day = today + timedelta(days=ctx.offering["max_advance_days"])
-    day = min(day, last_day)
+    day = min(max(day, today), last_day)
     # 14-day pages of the strip, starting today.
     strip_start = today + timedelta(days=((day - today).days // STRIP_DAYS) * STRIP_DAYS)
-    strip = await service.day_strip(ctx, strip_start, STRIP_DAYS, now, resource_id)
-    slots = await service.slots_between(ctx, day, day, now, resource_id)
-    day_info = next((d for d in strip if d.day == day), None)
+    view = await service.picker_view(
+        ctx, day, now, strip_start=strip_start if with_strip else None, strip_days=STRIP_DAYS, resource_id=resource_id
+    )
     return {
         "ctx": ctx,
         "supplier": ctx.supplier,
@@ -96,9 +95,9 @@ async def _picker_context(ctx: OfferingContext, day: date, resource_id: int | No
         "resource_id": resource_id,
         "day": day,
         "today": today,
-        "strip": strip,
-        "slots": slots,
-        "day_reason": day_info.reason if day_info else None,
+        "strip": view.strip,
+        "slots": view.slots,
+        "day_reason": view.day_reason,
         "prev_page": strip_start - timedelta(days=STRIP_DAYS) if strip_start > today else None,
         "next_page": strip_start + timedelta(days=STRIP_DAYS) if strip_start + timedelta(days=STRIP_DAYS) <= last_day else None,
         "withdrawal": domain.withdrawal_info(ctx.offering["withdrawal_class"]),
@@ -113,18 +112,22 @@ async def offering_page(
 ) -> object:
     ctx = await _context(supplier_slug, offering_slug)
     now = clock.now()
-    context = await _picker_context(ctx, _parse_day(day, clock.local_today(now)), _parse_resource(resource, ctx), now)
+    # A day link swaps only the slot list; choosing a person swaps strip + slots.
+    only_slots = wants_fragment(request) and request.headers.get("hx-target") == "slots"
+    resource_id = _parse_resource(resource, ctx)
+    context = await _picker_context(ctx, _parse_day(day, clock.local_today(now)), resource_id, now, with_strip=not only_slots)
     if day is None and not context["slots"]:
         # No day chosen and nothing free today: open the first day with free times.
         first_free = next((d.day for d in context["strip"] if d.free), None)
         if first_free is not None:
-            context = await _picker_context(ctx, first_free, context["resource_id"], now)
-    # A day link swaps only the slot list; choosing a person swaps strip + slots.
-    block = "picker" if request.headers.get("hx-target") == "picker" else "slots"
-    return page(request, "pages/booking/offering.html", block=block, **context)
+            context = await _picker_context(ctx, first_free, resource_id, now)
+    return page(request, "pages/booking/offering.html", block="slots" if only_slots else "picker", **context)
 
 
-async def _taken_page(request: Request, ctx: OfferingContext, wanted: datetime, resource_id: int | None, now: datetime) -> object:
+async def _taken_page(
+    request: Request, ctx: OfferingContext, wanted: datetime, resource_id: int | None, now: datetime, refused: service.SlotTaken
+) -> object:
+    """409: the time was just taken (or is not offered), with the nearest free times."""
     nearest = await service.nearest_free(ctx, wanted, now, resource_id=resource_id)
     context = await _picker_context(ctx, clock.to_local(wanted).date(), resource_id, now)
     return page(
@@ -132,6 +135,7 @@ async def _taken_page(request: Request, ctx: OfferingContext, wanted: datetime, 
         "pages/booking/offering.html",
         status_code=409,
         taken=True,
+        not_offered_reason=None if refused.was_taken else refused.reason,
         nearest=nearest,
         **context,
     )
@@ -153,8 +157,8 @@ async def hold_time(request: Request, supplier_slug: str, offering_slug: str, da
         cookies.append(visitor_cookie)
     try:
         held = await service.hold(ctx, start, resource_id, visitor, now, load_settings().hold_minutes)
-    except service.SlotTaken:
-        return await _taken_page(request, ctx, start, resource_id, now)
+    except service.SlotTaken as refused:
+        return await _taken_page(request, ctx, start, resource_id, now, refused)
     return Redirect(path=f"/checkout/{held['hold_token']}", status_code=303, cookies=cookies)
 
 
@@ -216,8 +220,8 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
     consent_texts = {key: t.gettext(CONSENT_TEXTS[key]) for key in shown}
     try:
         confirmed = await service.confirm(ctx, booking, result, language, consent_texts, now)
-    except service.SlotTaken:
-        return await _taken_page(request, ctx, booking["start"], None, now)
+    except service.SlotTaken as refused:
+        return await _taken_page(request, ctx, booking["start"], None, now, refused)
     return Redirect(path=f"/b/{confirmed['manage_token']}?new=1", status_code=303)
 
 

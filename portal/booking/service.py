@@ -22,7 +22,19 @@ from portal.lib.money import split_vat
 
 
 class SlotTaken(Exception):
-    """Someone else got there first (or the time is no longer offered)."""
+    """Someone else got there first, or the time is not offered at all.
+
+    `reason` is None for a lost race; otherwise why the time is not offered
+    (past, outside hours, …) so the customer gets the right message.
+    """
+
+    def __init__(self, reason: Reason | None = None) -> None:
+        super().__init__(reason.value if reason else "taken")
+        self.reason = reason
+
+    @property
+    def was_taken(self) -> bool:
+        return self.reason in (None, Reason.BOOKED, Reason.BUFFER, Reason.FULL)
 
 
 @dataclass(frozen=True)
@@ -96,25 +108,47 @@ async def slots_between(ctx: OfferingContext, first: date, last: date, now: date
     )
 
 
-async def day_strip(ctx: OfferingContext, first: date, days: int, now: datetime, resource_id: int | None = None) -> list[DayInfo]:
-    """Each of the next `days` local dates with its count of free times and,
-    when none, one short reason for customers."""
-    last = first + timedelta(days=days - 1)
+@dataclass(frozen=True)
+class PickerView:
+    strip: list[DayInfo]  # empty when only the day's slot list was asked for
+    slots: list[Slot]  # free times of the chosen day
+    day_reason: Reason | None  # why the chosen day has none
+
+
+async def picker_view(
+    ctx: OfferingContext,
+    day: date,
+    now: datetime,
+    *,
+    strip_start: date | None = None,
+    strip_days: int = 14,
+    resource_id: int | None = None,
+) -> PickerView:
+    """The chosen day's free times and, when `strip_start` is given, the strip
+    of days with their counts — from one read of bookings and rules."""
+    first, last = (strip_start, strip_start + timedelta(days=strip_days - 1)) if strip_start else (day, day)
+    first, last = min(first, day), max(last, day)
     if not ctx.bookable:
-        return [DayInfo(first + timedelta(days=i), 0, Reason.CLOSED) for i in range(days)]
+        days_ = [first + timedelta(days=i) for i in range(strip_days)] if strip_start else []
+        return PickerView([DayInfo(d, 0, Reason.CLOSED) for d in days_], [], Reason.CLOSED)
     ids = [resource_id] if resource_id in ctx.resource_ids else ctx.resource_ids
-    start, end = _local_bounds(first, last)
-    claims, seats = await _occupancy(ctx, start, end, now)
+    lo, hi = _local_bounds(first, last)
+    claims, seats = await _occupancy(ctx, lo, hi, now)
     sched = await schedules(ids)
     hol = norwegian_holidays(first, last)
     slots = free_slots(ctx.rules, sched, claims, seats, first_day=first, last_day=last, now=now, holidays=hol)
     reasons = day_reasons(ctx.rules, sched, claims, seats, first_day=first, last_day=last, now=now, holidays=hol)
-    counts: dict[date, int] = {}
+    by_day: dict[date, list[Slot]] = {}
     for slot in slots:
-        local_day = clock.to_local(slot.start).date()
-        counts[local_day] = counts.get(local_day, 0) + 1
-    days_ = (first + timedelta(days=i) for i in range(days))
-    return [DayInfo(d, counts.get(d, 0), None if counts.get(d) else reasons.get(d, Reason.CLOSED)) for d in days_]
+        by_day.setdefault(clock.to_local(slot.start).date(), []).append(slot)
+    strip = []
+    if strip_start:
+        for i in range(strip_days):
+            d = strip_start + timedelta(days=i)
+            free = len(by_day.get(d, []))
+            strip.append(DayInfo(d, free, None if free else reasons.get(d, Reason.CLOSED)))
+    chosen = by_day.get(day, [])
+    return PickerView(strip, chosen, None if chosen else reasons.get(day, Reason.CLOSED))
 
 
 async def nearest_free(ctx: OfferingContext, wanted: datetime, now: datetime, limit: int = 3, resource_id: int | None = None) -> list[Slot]:
@@ -260,7 +294,8 @@ async def hold(
         if row["start"] == start and (resource_id is None or row["resource"] == resource_id):
             return row
     if not candidates:
-        raise SlotTaken()
+        probe = resource_id if resource_id is not None else ctx.resource_ids[0]
+        raise SlotTaken(await explain(ctx, probe, start, now))
 
     o = ctx.offering
     end = start + timedelta(minutes=o["duration_min"])
@@ -329,7 +364,7 @@ async def confirm(ctx: OfferingContext, booking: dict, form: CheckoutResult, lan
         elif row["status"] != Status.HELD.value:
             raise SlotTaken()
         if row["start"] <= now:
-            raise SlotTaken()
+            raise SlotTaken(Reason.PAST)
         new_status = domain.transition(Status.HELD, Event.CONFIRM)
         consents = {key: {"at": now.isoformat(), "text": text} for key, text in consent_texts.items()}
         await Booking.update(

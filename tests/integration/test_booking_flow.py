@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 
-import pytest
+import time_machine
 from icalendar import Calendar
+from litestar.testing import AsyncTestClient
+
+from portal.app import create_app
+from portal.booking.service import release_expired
+from portal.lib import clock
+from portal.lib.i18n import translations
 
 from tests.integration.helpers import VALID_CUSTOMER, csrf, first_free_slot, slots
 
@@ -82,3 +89,36 @@ async def test_post_without_csrf_is_refused(client):
     start, _ = await first_free_slot(client, OFFERING)
     response = await client.post(f"{OFFERING}/hold", data={"start": start}, follow_redirects=False)
     assert response.status_code == 403
+
+
+async def test_a_past_or_unoffered_time_gets_a_clear_message_not_a_500(client):
+    page = await client.get(OFFERING)
+    token = csrf(page.text)
+    nb = translations("nb")
+    for start in ("2020-01-06T09:00:00+00:00", "2099-01-01T03:00:00+00:00"):
+        response = await client.post(f"{OFFERING}/hold", data={"start": start, "_csrf_token": token})
+        assert response.status_code == 409
+        assert nb.gettext("That time cannot be booked") in response.text
+    response = await client.post(f"{OFFERING}/hold", data={"start": "next tuesday", "_csrf_token": token})
+    assert response.status_code == 422
+
+
+async def test_an_expired_hold_frees_the_time_for_someone_else(client):
+    path = "/s/lunde-radgivning/videokonsultasjon"
+    _, start = await _hold(client, path)
+    assert start not in slots((await client.get(path)).text)
+    with time_machine.travel(clock.now() + datetime.timedelta(minutes=11), tick=True):
+        assert start in slots((await client.get(path)).text)
+        async with AsyncTestClient(app=create_app(), base_url="http://127.0.0.1:8000") as other:
+            page = await other.get(path)
+            taken = await other.post(f"{path}/hold", data={"start": start, "_csrf_token": csrf(page.text)}, follow_redirects=False)
+            assert taken.status_code == 303
+        assert await release_expired(clock.now()) == 0  # the new hold already released the old one
+
+
+async def test_a_late_confirm_still_works_when_nobody_took_the_time(client):
+    checkout_url, _ = await _hold(client, "/s/lunde-radgivning/videokonsultasjon")
+    page = await client.get(checkout_url)
+    with time_machine.travel(clock.now() + datetime.timedelta(minutes=15), tick=True):
+        done = await client.post(checkout_url, data={**VALID_CUSTOMER, "_csrf_token": csrf(page.text)}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].startswith("/b/")
