@@ -82,9 +82,10 @@ async def _sweep_holds(interval: float = 30.0) -> None:
 async def lifespan(app: Litestar) -> AsyncIterator[None]:
     engine = db.engine()
     await db.prepare()
-    pooled = load().is_postgres
+    settings = load()
+    pooled = settings.is_postgres and settings.db_pool_size > 0
     if pooled:
-        await engine.start_connection_pool(max_size=10)
+        await engine.start_connection_pool(max_size=settings.db_pool_size)
     sweeper = asyncio.create_task(_sweep_holds())
     try:
         yield

@@ -52,6 +52,8 @@ class Settings:
     """Public origin used in links that leave the site (calendar files)."""
     default_language: str
     """`nb` (Bokmål) unless the visitor chooses English."""
+    db_pool_size: int
+    """PostgreSQL connection pool per process (0: a connection per query, for tests)."""
 
     @property
     def is_dev(self) -> bool:
@@ -98,4 +100,5 @@ def load() -> Settings:
         secure_cookies=_bool("PORTAL_SECURE_COOKIES", env == "production"),
         base_url=os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         default_language=language,
+        db_pool_size=_int("PORTAL_DB_POOL_SIZE", 10),
     )

@@ -20,6 +20,9 @@ _tmp = Path(tempfile.mkdtemp(prefix="portal-test-"))
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{_tmp / 'test.sqlite3'}")
 os.environ.setdefault("PORTAL_SECRET_KEY", "test-secret-key-not-for-production")
 os.environ["PORTAL_ENV"] = "dev"
+# The test client runs the app on another event loop than the test body:
+# no shared asyncpg pool, a connection per query instead.
+os.environ.setdefault("PORTAL_DB_POOL_SIZE", "0")
 os.environ["PICCOLO_CONF"] = "portal.piccolo_conf"
 os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
 
