@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import phonenumbers
 from jinja2_fragments.litestar import HTMXBlockTemplate
 from litestar import Request
 
@@ -28,6 +29,20 @@ def language_of(request: Request) -> str:
 def wants_fragment(request: Request) -> bool:
     """An htmx request that asked for a part of the page (not a boosted page load)."""
     return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+
+
+def phone_text(e164: str) -> str:
+    """+4741234567 -> '+47 412 34 567'; anything unparsable is shown as stored."""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    except phonenumbers.NumberParseException:
+        return e164
+
+
+def org_number_text(org_number: str) -> str:
+    """918630252 -> '918 630 252', the way it is printed in Norway."""
+    digits = "".join(ch for ch in org_number if ch.isdigit())
+    return " ".join(digits[i : i + 3] for i in range(0, len(digits), 3)) if len(digits) == 9 else org_number
 
 
 def helpers(language: str) -> dict[str, Any]:
@@ -56,6 +71,8 @@ def helpers(language: str) -> dict[str, Any]:
         "when": when,
         "hhmm": hhmm,
         "fmt_day": day,
+        "phone": phone_text,
+        "org_number": org_number_text,
         "query": lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")}),
         "settings": load_settings(),
     }
