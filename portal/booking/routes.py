@@ -121,7 +121,8 @@ async def offering_page(
         first_free = next((d.day for d in context["strip"] if d.free), None)
         if first_free is not None:
             context = await _picker_context(ctx, first_free, resource_id, now)
-    return page(request, "pages/booking/offering.html", block="slots" if only_slots else "picker", **context)
+    held = None if only_slots else await service.live_hold(visitor_of(request), ctx.offering["id"], now)
+    return page(request, "pages/booking/offering.html", block="slots" if only_slots else "picker", held=held, **context)
 
 
 async def _taken_page(

@@ -178,6 +178,22 @@ async def explain(ctx: OfferingContext, resource_id: int, start: datetime, now: 
     )
 
 
+async def live_hold(visitor: str | None, offering_id: int, now: datetime) -> dict | None:
+    """This browser's unexpired hold on the offering, if any."""
+    if not visitor:
+        return None
+    return await (
+        Booking.select(Booking.hold_token, Booking.start, Booking.hold_expires_at)
+        .where(
+            (Booking.visitor == visitor)
+            & (Booking.offering == offering_id)
+            & (Booking.status == Status.HELD.value)
+            & (Booking.hold_expires_at > now)
+        )
+        .first()
+    )
+
+
 async def get_by_hold_token(token: str) -> dict | None:
     return await Booking.select().output(load_json=True).where(Booking.hold_token == token).first()
 

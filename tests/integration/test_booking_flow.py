@@ -122,3 +122,9 @@ async def test_a_late_confirm_still_works_when_nobody_took_the_time(client):
     with time_machine.travel(clock.now() + datetime.timedelta(minutes=15), tick=True):
         done = await client.post(checkout_url, data={**VALID_CUSTOMER, "_csrf_token": csrf(page.text)}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"].startswith("/b/")
+
+
+async def test_offering_page_offers_to_continue_a_live_hold(client):
+    checkout_url, _ = await _hold(client)
+    page = await client.get(OFFERING)
+    assert f'href="{checkout_url}"' in page.text
