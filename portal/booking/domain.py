@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from portal.lib.i18n import N_
+from portal.lib.i18n import N_, Nn_
 
 #: Claims are taken in units of this many minutes (durations, buffers and
 #: slot steps are multiples of it).
@@ -158,14 +158,28 @@ def needs_early_start_request(withdrawal_class: str, start: datetime, contract_a
     return start < contract_at + timedelta(days=WITHDRAWAL_DAYS + 1)
 
 
-def cancellation_terms_text(free_hours: int, fee_percent: int) -> tuple[str, dict]:
-    """A msgid and its parameters describing the cancellation terms."""
+@dataclass(frozen=True)
+class PluralText:
+    """A message to show with ngettext(singular, plural, count) % args."""
+
+    singular: str
+    plural: str
+    count: int
+    args: dict
+
+
+def cancellation_terms_text(free_hours: int, fee_percent: int) -> PluralText:
     if fee_percent <= 0:
-        return N_("Free cancellation until %(hours)s hours before the appointment."), {"hours": free_hours}
-    return (
-        N_("Free cancellation until %(hours)s hours before the appointment. Later cancellation or no-show: %(fee)s %% of the price."),
-        {"hours": free_hours, "fee": fee_percent},
-    )
+        singular, plural = Nn_(
+            "Free cancellation until %(hours)s hour before the appointment.",
+            "Free cancellation until %(hours)s hours before the appointment.",
+        )
+    else:
+        singular, plural = Nn_(
+            "Free cancellation until %(hours)s hour before the appointment. Later cancellation or no-show: %(fee)s %% of the price.",
+            "Free cancellation until %(hours)s hours before the appointment. Later cancellation or no-show: %(fee)s %% of the price.",
+        )
+    return PluralText(singular, plural, free_hours, {"hours": free_hours, "fee": fee_percent})
 
 
 #: Why a time or a day is not offered, keyed by availability Reason name.

@@ -172,7 +172,6 @@ async def _hold_and_context(token: str) -> tuple[dict, OfferingContext]:
 
 def _checkout_context(booking: dict, ctx: OfferingContext, now: datetime) -> dict:
     resource = next((r for r in ctx.resources if r["id"] == booking["resource"]), None)
-    cancel_msg, cancel_args = domain.cancellation_terms_text(ctx.offering["cancel_free_hours"], ctx.offering["cancel_fee_percent"])
     return {
         "booking": booking,
         "ctx": ctx,
@@ -181,8 +180,7 @@ def _checkout_context(booking: dict, ctx: OfferingContext, now: datetime) -> dic
         "resource": resource,
         "withdrawal": domain.withdrawal_info(ctx.offering["withdrawal_class"]),
         "needs_early_start": domain.needs_early_start_request(ctx.offering["withdrawal_class"], booking["start"], now),
-        "cancel_msg": cancel_msg,
-        "cancel_args": cancel_args,
+        "cancellation": domain.cancellation_terms_text(ctx.offering["cancel_free_hours"], ctx.offering["cancel_fee_percent"]),
         "expired": not domain.is_live_hold(booking["status"], booking["hold_expires_at"], now),
         "consent_texts": CONSENT_TEXTS,
         "local_day": clock.to_local(booking["start"]).date(),

@@ -24,6 +24,11 @@ def N_(message: str) -> str:
     return message
 
 
+def Nn_(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a singular/plural pair for extraction; shown with ngettext."""
+    return singular, plural
+
+
 @lru_cache(maxsize=None)
 def translations(language: str) -> gettext.NullTranslations:
     if language not in LANGUAGES:

@@ -55,7 +55,7 @@ def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     command = [
         sys.executable, "-m", "babel.messages.frontend", "extract",
         "-F", str(BABEL_CFG),
-        "-k", "N_", "-k", "_", "-k", "gettext", "-k", "ngettext:1,2",
+        "-k", "N_", "-k", "_", "-k", "gettext", "-k", "ngettext:1,2", "-k", "Nn_:1,2",
         "-o", str(pot), "--no-location", "--sort-output", ".",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
