@@ -5,6 +5,8 @@ from pathlib import Path
 from piccolo.conf.apps import AppConfig
 
 from portal.booking.tables import Booking, ClassSession, SlotClaim
+from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
+from portal.notify.tables import DevMessage, OutboxMessage
 from portal.catalogue.tables import (
     DateException,
     HoursRule,
@@ -27,6 +29,12 @@ APP_CONFIG = AppConfig(
         Booking,
         SlotClaim,
         ClassSession,
+        Customer,
+        CustomerSupplier,
+        PhoneCode,
+        DeviceToken,
+        OutboxMessage,
+        DevMessage,
     ],
     migration_dependencies=[],
     commands=[],

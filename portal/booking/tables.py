@@ -30,6 +30,8 @@ class Booking(Table):
     hold_expires_at = Timestamptz(null=True, default=None, index=True)
     customer_name = Varchar(length=200, default="")
     phone = Varchar(length=20, default="")
+    phone_verified_at = Timestamptz(null=True, default=None)
+    customer = Integer(null=True, default=None, index=True)  # portal.identity Customer id
     email = Varchar(length=254, default="")
     note = Text(default="")
     language = Varchar(length=2, default="nb")
