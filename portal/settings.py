@@ -37,6 +37,57 @@ def _bool(name: str, default: bool) -> bool:
 
 
 @dataclass(frozen=True)
+class CodeSettings:
+    """One-time codes sent by SMS (issue: verified phones)."""
+
+    valid_seconds: int = 300
+    max_wrong_tries: int = 5
+    resend_after_seconds: int = 30
+    per_number_per_hour: int = 5
+    per_ip_per_hour: int = 20
+    device_days: int = 90
+    """How long "remember this phone on this device" lasts."""
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    backend: str = "dev"
+    """`dev` (stored, listed on /dev/mailbox) or `smtp`."""
+    host: str = "127.0.0.1"
+    port: int = 25
+    username: str = ""
+    password: str = ""
+    security: str = "none"
+    """`none`, `starttls` or `tls`."""
+    sender: str = "portal <no-reply@portal.invalid>"
+    timeout_seconds: int = 20
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    backend: str = "dev"
+    """`dev` (stored, listed on /dev/mailbox) or `twilio`."""
+    account_sid: str = ""
+    auth_token: str = ""
+    sender: str = "Reservation"
+    base_url: str = ""
+    """Only for tests: a local server that answers like Twilio."""
+    status_callback_url: str = ""
+
+
+@dataclass(frozen=True)
+class OutboxSettings:
+    max_attempts: int = 8
+    base_delay_seconds: int = 30
+    max_delay_seconds: int = 3600
+    lease_seconds: int = 120
+    batch_size: int = 20
+    poll_seconds: float = 1.0
+    embedded_worker: bool = True
+    """Run the worker inside the web process (the SQLite default)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str
     """`dev` (default: dev backends, demo banner) or `production`."""
@@ -54,6 +105,10 @@ class Settings:
     """`nb` (Bokmål) unless the visitor chooses English."""
     db_pool_size: int
     """PostgreSQL connection pool per process (0: a connection per query, for tests)."""
+    codes: CodeSettings
+    mail: MailSettings
+    sms: SmsSettings
+    outbox: OutboxSettings
 
     @property
     def is_dev(self) -> bool:
@@ -92,6 +147,51 @@ def load() -> Settings:
     language = os.environ.get("PORTAL_DEFAULT_LANGUAGE", "nb")
     if language not in {"nb", "en"}:
         raise SettingsError("PORTAL_DEFAULT_LANGUAGE must be nb or en")
+    mail = MailSettings(
+        backend=os.environ.get("PORTAL_MAIL_BACKEND", "dev"),
+        host=os.environ.get("PORTAL_SMTP_HOST", "127.0.0.1"),
+        port=_int("PORTAL_SMTP_PORT", 25),
+        username=os.environ.get("PORTAL_SMTP_USERNAME", ""),
+        password=os.environ.get("PORTAL_SMTP_PASSWORD", ""),
+        security=os.environ.get("PORTAL_SMTP_SECURITY", "none"),
+        sender=os.environ.get("PORTAL_MAIL_FROM", MailSettings.sender),
+        timeout_seconds=_int("PORTAL_SMTP_TIMEOUT", 20),
+    )
+    if mail.backend not in {"dev", "smtp"}:
+        raise SettingsError("PORTAL_MAIL_BACKEND must be dev or smtp")
+    if mail.security not in {"none", "starttls", "tls"}:
+        raise SettingsError("PORTAL_SMTP_SECURITY must be none, starttls or tls")
+    sms = SmsSettings(
+        backend=os.environ.get("PORTAL_SMS_BACKEND", "dev"),
+        account_sid=os.environ.get("TWILIO_ACCOUNT_SID", ""),
+        auth_token=os.environ.get("TWILIO_AUTH_TOKEN", ""),
+        sender=os.environ.get("PORTAL_SMS_SENDER", "Reservation"),
+        base_url=os.environ.get("PORTAL_TWILIO_BASE_URL", ""),
+        status_callback_url=os.environ.get("PORTAL_TWILIO_STATUS_CALLBACK", ""),
+    )
+    if sms.backend not in {"dev", "twilio"}:
+        raise SettingsError("PORTAL_SMS_BACKEND must be dev or twilio")
+    if env == "production":
+        if sms.backend != "twilio" or not (sms.account_sid and sms.auth_token):
+            raise SettingsError("production needs PORTAL_SMS_BACKEND=twilio with TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        if mail.backend != "smtp":
+            raise SettingsError("production needs PORTAL_MAIL_BACKEND=smtp")
+    codes = CodeSettings(
+        valid_seconds=_int("PORTAL_CODE_VALID_SECONDS", 300),
+        max_wrong_tries=_int("PORTAL_CODE_MAX_WRONG_TRIES", 5),
+        resend_after_seconds=_int("PORTAL_CODE_RESEND_AFTER_SECONDS", 30),
+        per_number_per_hour=_int("PORTAL_CODES_PER_NUMBER_PER_HOUR", 5),
+        per_ip_per_hour=_int("PORTAL_CODES_PER_IP_PER_HOUR", 20),
+        device_days=_int("PORTAL_DEVICE_DAYS", 90),
+    )
+    outbox = OutboxSettings(
+        max_attempts=_int("PORTAL_OUTBOX_MAX_ATTEMPTS", 8),
+        base_delay_seconds=_int("PORTAL_OUTBOX_BASE_DELAY", 30),
+        max_delay_seconds=_int("PORTAL_OUTBOX_MAX_DELAY", 3600),
+        lease_seconds=_int("PORTAL_OUTBOX_LEASE", 120),
+        batch_size=_int("PORTAL_OUTBOX_BATCH", 20),
+        embedded_worker=_bool("PORTAL_EMBEDDED_WORKER", not database_url.startswith(("postgres://", "postgresql://"))),
+    )
     return Settings(
         env=env,
         database_url=database_url,
@@ -101,4 +201,8 @@ def load() -> Settings:
         base_url=os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         default_language=language,
         db_pool_size=_int("PORTAL_DB_POOL_SIZE", 10),
+        codes=codes,
+        mail=mail,
+        sms=sms,
+        outbox=outbox,
     )
