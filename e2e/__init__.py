@@ -1,0 +1,1 @@
+"""End-to-end browser tests: the real app under uvicorn, driven by Chromium."""
