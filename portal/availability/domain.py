@@ -504,6 +504,8 @@ def free_slots(
         holiday_closed = day in hol
         runs: list[tuple[int, int, int]] = []  # (first start, last start, bit), step apart
         add = runs.append
+        same_grid = base is not None  # all runs on one grid (checked below)
+        grid = -1
         for bit, res, week, exc, los, his in prepared:
             if exc and day in exc:
                 shut, spans = res.plan(day, weekday, holiday_closed)
@@ -519,8 +521,17 @@ def free_slots(
             if base is None:
                 _slow_day(dconv, res, weekday, holiday_closed, los, his, bit, dur, step, thr, runs)
                 continue
+            if same_grid:
+                for p in day_pieces:
+                    if p[0] % step != grid:
+                        if grid < 0:
+                            grid = p[0] % step
+                        else:
+                            same_grid = False
+                            break
             if not disjoint:
-                add = []
+                mine: list[tuple[int, int, int]] = []
+                add = mine.append
             n = len(los)
             for s, e in day_pieces:
                 s += base
@@ -546,11 +557,11 @@ def free_slots(
                 if s <= e:
                     add((s, e, bit))
             if not disjoint:
-                runs.extend(_merge_runs(add, step))
+                runs.extend(_merge_runs(mine, step))
                 add = runs.append
         if runs:
             day_marks.append((len(starts), base if base is not None else -1))
-            _sweep(runs, step, names, starts, groups)
+            _sweep(runs, step, names, starts, groups, same_grid)
 
     # Build the result (datetimes from the day's midnight: cheaper than fromtimestamp).
     dur_td = timedelta(seconds=dur)
@@ -726,14 +737,16 @@ def _sweep(
     names: _Names,
     starts: list[int],
     groups: list[tuple[int, ...]],
+    same_grid: bool,
 ) -> None:
     """Append one day's distinct starts (ascending) and their resource tuples.
 
     ``runs`` are (first, last, bit): the starts first, first+step, ... last are
     free on the resource ``bit`` stands for; one resource's runs are disjoint.
+    ``same_grid``: the caller knows every run's first start is congruent
+    modulo ``step``.
     """
-    phase = runs[0][0] % step
-    if any(r[0] % step != phase for r in runs):
+    if not same_grid:
         # Runs on different grids (odd interval anchors, DST day): sweep each
         # grid on its own, then interleave.
         by_phase: dict[int, list[tuple[int, int, int]]] = {}
@@ -742,7 +755,7 @@ def _sweep(
         day_starts: list[int] = []
         day_groups: list[tuple[int, ...]] = []
         for part in by_phase.values():
-            _sweep(part, step, names, day_starts, day_groups)
+            _sweep(part, step, names, day_starts, day_groups, True)
         for t, g in sorted(zip(day_starts, day_groups)):
             starts.append(t)
             groups.append(g)
@@ -757,11 +770,12 @@ def _sweep(
         delta[e] = get(e, 0) - bit
     times = sorted(delta)
     mask = 0
+    cached = names.cache.get
     for t, nxt in zip(times, times[1:]):
         mask += delta[t]
         if mask:
             starts.extend(range(t, nxt, step))
-            groups.extend([names(mask)] * ((nxt - t) // step))
+            groups.extend([cached(mask) or names(mask)] * ((nxt - t) // step))
 
 
 # --------------------------------------------------------------------------
