@@ -105,7 +105,6 @@ def test_unknown_language_changes_nothing(context):
     assert cookie(context, "lang") is None
 
 
-@pytest.mark.xfail(strict=True, reason="APP BUG: the language link is rendered once per page; after an htmx day swap it still points at the old URL")
 def test_language_link_keeps_the_day_chosen_with_htmx(context):
     page = context.new_page()
     page.goto(HAIRCUT)
@@ -117,7 +116,6 @@ def test_language_link_keeps_the_day_chosen_with_htmx(context):
     assert f"day={day}" in next_url
 
 
-@pytest.mark.xfail(strict=True, reason="APP BUG: Back after an htmx day swap restores only a fragment (HX-History-Restore-Request gets a block)")
 def test_back_after_a_day_swap_restores_the_whole_page(context):
     page = context.new_page()
     page.goto(HAIRCUT)
@@ -183,7 +181,6 @@ def test_no_sideways_scroll_and_no_console_errors(new_context, shot, width, supp
     context.problems.assert_none()
 
 
-@pytest.mark.xfail(strict=True, reason="APP BUG: at 390 px the 4-column time grid is too narrow and times wrap as '08:3' / '0'")
 def test_time_buttons_show_the_time_on_one_line(page):
     page.goto(HAIRCUT)
     wrapped = page.locator("#slots button[name=start]").evaluate_all(
@@ -262,10 +259,6 @@ def test_keyboard_reaches_days_and_times_with_a_visible_focus(context, shot):
     context.problems.assert_none()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="APP BUG: .strip ul (overflow-x: auto) clips the focus ring of every day, and a focused day can stay half outside the strip",
-)
 def test_a_focused_day_and_its_focus_ring_are_fully_visible(page):
     page.goto(HAIRCUT)
     problems = []

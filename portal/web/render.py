@@ -28,7 +28,12 @@ def language_of(request: Request) -> str:
 
 def wants_fragment(request: Request) -> bool:
     """An htmx request that asked for a part of the page (not a boosted page load)."""
-    return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+    headers = request.headers
+    return (
+        headers.get("hx-request") == "true"
+        and headers.get("hx-boosted") != "true"
+        and headers.get("hx-history-restore-request") != "true"  # Back button: the whole page
+    )
 
 
 def phone_text(e164: str) -> str:
