@@ -1,6 +1,7 @@
 // Progressive enhancement only: every page works without this file.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
 
   // After htmx swaps the slot list (or the whole picker, or search results),
   // move focus to its heading so keyboard and screen-reader users land on it.
