@@ -76,3 +76,9 @@ async def client(clean_bookings):
 
     async with AsyncTestClient(app=create_app(), base_url="http://127.0.0.1:8000") as test_client:
         yield test_client
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests last: sync Playwright keeps an event loop running in the
+    main thread for its session, which async tests cannot share."""
+    items.sort(key=lambda item: "e2e" in item.keywords)
