@@ -40,11 +40,14 @@ Semantics, in short
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
+from collections import deque
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
+from itertools import repeat
+from operator import add, sub
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -473,7 +476,7 @@ def free_slots(
         if lst is not None:
             lst.append(c)
     seat_map = _seat_map(seats)
-    pieces_cache: dict[tuple, tuple[tuple[tuple[int, int], ...], bool]] = {}
+    pieces_cache: dict[tuple, tuple[tuple[tuple[int, int], ...], bool, int | None]] = {}
 
     def pieces(spans, brk):
         key = (spans, brk)
@@ -495,7 +498,7 @@ def free_slots(
     names = _Names(rids)
     starts: list[int] = []
     groups: list[tuple[int, ...]] = []
-    day_marks: list[tuple[int, int]] = []  # (index into starts, local midnight in UTC seconds)
+    day_marks: list[tuple[int, int | None]] = []  # (index into starts, the day's _Day.base)
 
     for day in _days(first, last):
         dconv = _Day(tz, day)
@@ -505,30 +508,27 @@ def free_slots(
         runs: list[tuple[int, int, int]] = []  # (first start, last start, bit), step apart
         add = runs.append
         same_grid = base is not None  # all runs on one grid (checked below)
-        grid = -1
+        grid = -1  # the phase (mod step) of the day's runs, once known
         for bit, res, week, exc, los, his in prepared:
             if exc and day in exc:
                 shut, spans = res.plan(day, weekday, holiday_closed)
                 if shut is not None:
                     continue
-                day_pieces, disjoint = pieces(spans, res.breaks[weekday])
+                day_pieces, disjoint, phase = pieces(spans, res.breaks[weekday])
             elif holiday_closed:
                 continue
             else:
-                day_pieces, disjoint = week[weekday]
+                day_pieces, disjoint, phase = week[weekday]
             if not day_pieces:
                 continue
             if base is None:
                 _slow_day(dconv, res, weekday, holiday_closed, los, his, bit, dur, step, thr, runs)
                 continue
-            if same_grid:
-                for p in day_pieces:
-                    if p[0] % step != grid:
-                        if grid < 0:
-                            grid = p[0] % step
-                        else:
-                            same_grid = False
-                            break
+            if phase != grid:
+                if grid == -1 and phase is not None:
+                    grid = phase
+                else:
+                    same_grid = False
             if not disjoint:
                 mine: list[tuple[int, int, int]] = []
                 add = mine.append
@@ -560,44 +560,65 @@ def free_slots(
                 runs.extend(_merge_runs(mine, step))
                 add = runs.append
         if runs:
-            day_marks.append((len(starts), base if base is not None else -1))
+            day_marks.append((len(starts), base))
             _sweep(runs, step, names, starts, groups, same_grid)
 
-    # Build the result (datetimes from the day's midnight: cheaper than fromtimestamp).
-    dur_td = timedelta(seconds=dur)
-    seat_times = {t for per in seat_map.values() for t in per}
-    offsets: dict[int, timedelta] = {}
-    result: list[Slot] = []
-    append = result.append
-    new = object.__new__
-    set_start, set_end = Slot.start.__set__, Slot.end.__set__  # type: ignore[attr-defined]
-    set_ids, set_left = Slot.resource_ids.__set__, Slot.seats_left.__set__  # type: ignore[attr-defined]
-    day_marks.append((len(starts), -1))
-    for (i0, base), (i1, _) in zip(day_marks, day_marks[1:]):
-        midnight = _utc(base) if base != -1 else None
-        for t, group in zip(starts[i0:i1], groups[i0:i1]):
-            if midnight is None:
-                st = _utc(t)
-            else:
-                off = offsets.get(t - base)
-                if off is None:
-                    off = offsets[t - base] = timedelta(seconds=t - base)
-                st = midnight + off
-            left = capacity
-            if t in seat_times:
-                left = min(
-                    capacity,
-                    max(capacity - seat_map.get(rid, {}).get(t, 0) for rid in group),
-                )
-            # Same as Slot(st, st + dur_td, group, left), at half the cost of
-            # the frozen dataclass __init__ (this loop runs once per slot).
-            slot = new(Slot)
-            set_start(slot, st)
-            set_end(slot, st + dur_td)
-            set_ids(slot, group)
-            set_left(slot, left)
-            append(slot)
-    return result
+    return _build(starts, groups, day_marks, dur, capacity, seat_map)
+
+
+class _Seconds(dict):
+    """Seconds -> timedelta, made on first use."""
+
+    __slots__ = ()
+
+    def __missing__(self, seconds: int) -> timedelta:
+        td = self[seconds] = timedelta(seconds=seconds)
+        return td
+
+
+def _build(
+    starts: list[int],
+    groups: list[tuple[int, ...]],
+    day_marks: list[tuple[int, int | None]],
+    dur: int,
+    capacity: int,
+    seat_map: dict[int, dict[int, int]],
+) -> list[Slot]:
+    """The Slot objects, made with C-level ``map`` loops (this runs once per slot).
+
+    Start datetimes are the day's midnight plus a cached timedelta (cheaper than
+    ``fromtimestamp``); the frozen dataclass is filled through its slot
+    descriptors, exactly what its ``__init__`` does, without a Python frame per
+    object.
+    """
+    n = len(starts)
+    if not n:
+        return []
+    tds = _Seconds()
+    begins: list[datetime] = []
+    marks = [*day_marks, (n, None)]
+    for (i0, base), (i1, _) in zip(marks, marks[1:]):
+        day_starts = starts[i0:i1]
+        if base is None:  # a day with an offset change
+            begins.extend(map(_utc, day_starts))
+        else:
+            offsets = map(tds.__getitem__, map(sub, day_starts, repeat(base)))
+            begins.extend(map(add, repeat(_utc(base)), offsets))
+    ends = map(add, begins, repeat(timedelta(seconds=dur)))
+    if seat_map:
+        seat_times = {t for per in seat_map.values() for t in per}
+        lefts: Iterable[int] = [
+            min(capacity, max(capacity - seat_map.get(rid, {}).get(t, 0) for rid in group))
+            if t in seat_times else capacity
+            for t, group in zip(starts, groups)
+        ]
+    else:
+        lefts = repeat(capacity)
+    slots: list[Slot] = list(map(object.__new__, repeat(Slot, n)))
+    fields = Slot.start, Slot.end, Slot.resource_ids, Slot.seats_left  # type: ignore[attr-defined]
+    for field, values in zip(fields, (begins, ends, groups, lefts)):
+        deque(map(field.__set__, slots, values), maxlen=0)
+    return slots
 
 
 def _pieces(
@@ -605,11 +626,12 @@ def _pieces(
     breaks: tuple[tuple[int, int], ...],
     dur: int,
     step: int,
-) -> tuple[tuple[tuple[int, int], ...], bool]:
+) -> tuple[tuple[tuple[int, int], ...], bool, int | None]:
     """Grid starts (seconds of the day) that fit the spans and miss the breaks,
     as runs (first, last): first, first+step, ... last. Valid on a day without
     an offset change. Also tells whether the spans are disjoint (if not, one
-    resource's runs may overlap and must be merged before the sweep).
+    resource's runs may overlap and must be merged before the sweep) and the
+    runs' common phase (first start mod step; None if they differ).
     """
     out: list[tuple[int, int]] = []
     blk = sorted((bs - dur, be) for bs, be in breaks)
@@ -631,7 +653,8 @@ def _pieces(
         if s <= e:
             out.append((s, e))
     disjoint = all(spans[k + 1][0] >= spans[k][1] for k in range(len(spans) - 1))
-    return tuple(out), disjoint
+    phases = {s % step for s, _ in out}
+    return tuple(out), disjoint, (phases.pop() if len(phases) == 1 else None)
 
 
 def _slow_day(
