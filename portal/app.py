@@ -25,7 +25,7 @@ from portal.lib import clock, db
 from portal.lib.i18n import LANGUAGES
 from portal.settings import ROOT, Settings, load
 from portal.web.render import LANGUAGE_COOKIE, page
-from portal.web.security import add_security_headers, cookie, local_path
+from portal.web.security import SECURITY_HEADERS, cookie, local_path, security_headers_middleware
 
 log = logging.getLogger("portal")
 
@@ -65,7 +65,9 @@ def _error_page(request: Request, exc: Exception) -> object:
     if status >= 500:
         log.exception("unhandled error", exc_info=exc)
     template = "pages/errors/404.html" if status == 404 else "pages/errors/error.html"
-    return page(request, template, status_code=status, status=status)
+    # Errors raised outside a route (CSRF, unknown path) bypass the security
+    # middleware's send wrapper, so the headers go on here as well.
+    return page(request, template, status_code=status, headers=SECURITY_HEADERS, status=status)
 
 
 async def _sweep_holds(interval: float = 30.0) -> None:
@@ -139,7 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             header_name="x-csrftoken",
         ),
         exception_handlers={HTTPException: _error_page, NotFoundException: _error_page, Exception: _error_page},
-        after_request=add_security_headers,
+        middleware=[security_headers_middleware],
         lifespan=[lifespan],
         debug=False,
     )

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 from enum import StrEnum
 
+from portal.availability.holidays import norwegian_holidays
 from portal.lib.i18n import N_, Nn_
+
+OSLO = ZoneInfo("Europe/Oslo")
 
 #: Claims are taken in units of this many minutes (durations, buffers and
 #: slot steps are multiples of it).
@@ -150,12 +154,23 @@ def withdrawal_info(withdrawal_class: str) -> WithdrawalInfo:
 WITHDRAWAL_DAYS = 14
 
 
+def withdrawal_deadline(contract_at: datetime) -> date:
+    """L5: the last local day of the withdrawal period. The day of contract
+    does not count; a deadline on a Saturday, Sunday or Norwegian public
+    holiday moves to the next working day."""
+    deadline = contract_at.astimezone(OSLO).date() + timedelta(days=WITHDRAWAL_DAYS)
+    closed = norwegian_holidays(deadline, deadline + timedelta(days=14))
+    while deadline.weekday() >= 5 or deadline in closed:
+        deadline += timedelta(days=1)
+    return deadline
+
+
 def needs_early_start_request(withdrawal_class: str, start: datetime, contract_at: datetime) -> bool:
-    """L7: a `standard` service that starts inside the 14-day withdrawal period
-    needs the customer's own request to start early."""
+    """L7: a `standard` service that starts before the withdrawal deadline has
+    ended needs the customer's own request to start early."""
     if withdrawal_class != "standard":
         return False
-    return start < contract_at + timedelta(days=WITHDRAWAL_DAYS + 1)
+    return start.astimezone(OSLO).date() <= withdrawal_deadline(contract_at)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Messages are msgids (English) translated where they are shown.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -47,8 +48,8 @@ def _text(form: dict, key: str, limit: int) -> str:
     raw = form.get(key, "")
     if isinstance(raw, list):
         raw = raw[0] if raw else ""
-    # Control characters never belong in a name or a note.
-    cleaned = "".join(ch for ch in str(raw) if ch in "\n\t" or ch >= " ").strip()
+    # Control and format characters (C0, DEL, C1, …) never belong in a name or a note.
+    cleaned = "".join(ch for ch in str(raw) if ch in "\n\t" or not unicodedata.category(ch).startswith("C")).strip()
     return cleaned[: limit + 1]
 
 

@@ -14,6 +14,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body
 from litestar.response import Redirect
 
+from portal.availability.domain import Reason
 from portal.booking import domain, service
 from portal.booking.calendar import booking_ics
 from portal.booking.forms import parse_checkout
@@ -52,30 +53,38 @@ async def _context_of(booking: dict) -> OfferingContext:
     return ctx
 
 
-def _parse_day(raw: str | None, today: date) -> date:
+def _parse_day(raw: object, today: date) -> date:
     try:
-        return date.fromisoformat(raw) if raw else today
+        day = date.fromisoformat(_single(raw))
     except ValueError:
         return today
+    return day if day.year in SANE_YEARS else today
 
 
-def _parse_resource(raw: str | None, ctx: OfferingContext) -> int | None:
+def _single(raw: object) -> str:
+    """A form or query value sent more than once counts as not sent."""
+    return raw if isinstance(raw, str) else ""
+
+
+def _parse_resource(raw: object, ctx: OfferingContext) -> int | None:
     """`None` means "any available"."""
-    try:
-        value = int(raw) if raw else None
-    except ValueError:
-        return None
+    text = _single(raw)
+    value = int(text) if text.isdigit() and len(text) < 10 else None
     return value if value in ctx.resource_ids else None
 
 
-def _parse_start(raw: str | None) -> datetime | None:
+#: Times outside these years are never offered; near the calendar's ends
+#: they would overflow time-zone arithmetic, so they are answered early.
+SANE_YEARS = range(1900, 9000)
+
+
+def _parse_start(raw: object) -> datetime | None:
+    """An aware ISO time in UTC, or None for anything else."""
     try:
-        moment = datetime.fromisoformat(raw or "")
-    except ValueError:
+        moment = datetime.fromisoformat(_single(raw))
+        return moment.astimezone(clock.UTC) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        return None
-    return moment.astimezone(clock.UTC)
 
 
 async def _picker_context(ctx: OfferingContext, day: date, resource_id: int | None, now: datetime, *, with_strip: bool = True) -> dict:
@@ -151,6 +160,9 @@ async def hold_time(request: Request, supplier_slug: str, offering_slug: str, da
     if start is None:
         context = await _picker_context(ctx, clock.local_today(now), resource_id, now)
         return page(request, "pages/booking/offering.html", status_code=422, bad_time=True, **context)
+    if start.year not in SANE_YEARS:
+        refused = service.SlotTaken(Reason.PAST if start < now else Reason.TOO_FAR_AHEAD)
+        return await _taken_page(request, ctx, now, resource_id, now, refused)
     visitor = visitor_of(request)
     cookies = []
     if visitor is None:
@@ -273,7 +285,10 @@ async def why_page(request: Request, supplier_slug: str, offering_slug: str, res
     error = False
     if at:
         try:
-            moment = datetime.fromisoformat(at).replace(tzinfo=clock.OSLO).astimezone(clock.UTC)
+            local = datetime.fromisoformat(at)
+            if local.year not in SANE_YEARS:
+                raise ValueError(at)
+            moment = local.replace(tzinfo=clock.OSLO).astimezone(clock.UTC)
         except ValueError:
             error = True
     if moment is not None and resource_id is not None:

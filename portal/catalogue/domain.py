@@ -29,9 +29,11 @@ RANKING_NOTE = N_("Results are sorted alphabetically by name. No supplier pays f
 
 
 def fold(text: str) -> str:
-    """Lower-case, accents removed, but æ/ø/å kept as they are distinct letters."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join(text.split())
+    """Lower-case, accents removed (ü→u, é→e), but æ/ø/å kept: they are
+    letters of their own in Norwegian, not accented a/o."""
+    text = unicodedata.normalize("NFKC", text).casefold().replace("å", "\0")
+    text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+    return " ".join(text.replace("\0", "å").split())
 
 
 def search_matches(supplier: dict, offering_titles: list[str], *, text: str, category: str, town: str) -> bool:

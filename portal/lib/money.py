@@ -30,11 +30,11 @@ def split_vat(gross_ore: int, rate_bp: int) -> VatSplit:
 
 
 def format_nok(ore: int, language: str = "nb") -> str:
-    """`kr 1 234,50` in Bokmål, `NOK 1,234.50` in English."""
+    """`kr 1 234,50` in Bokmål, `NOK 1,234.50` in English (no-break spaces)."""
     amount = ore / 100
     if language == "en":
-        return format_currency(amount, "NOK", format="NOK #,##0.00", locale="en_GB", currency_digits=False)
-    return format_currency(amount, "NOK", format="¤ #,##0.00", locale="nb_NO", currency_digits=False)
+        return format_currency(amount, "NOK", format="NOK\u00a0#,##0.00", locale="en_GB", currency_digits=False)
+    return format_currency(amount, "NOK", format="¤\u00a0#,##0.00", locale="nb_NO", currency_digits=False)
 
 
 def format_rate(rate_bp: int, language: str = "nb") -> str:

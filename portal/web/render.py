@@ -83,7 +83,15 @@ def helpers(language: str) -> dict[str, Any]:
     }
 
 
-def page(request: Request, template: str, *, block: str | None = None, status_code: int = 200, **context: Any) -> HTMXBlockTemplate:
+def page(
+    request: Request,
+    template: str,
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMXBlockTemplate:
     language = language_of(request)
     fragment = block if block and wants_fragment(request) else None
     return HTMXBlockTemplate(
@@ -91,8 +99,8 @@ def page(request: Request, template: str, *, block: str | None = None, status_co
         block_name=fragment,
         context={**helpers(language), "path": request.url.path, "full_path": _full_path(request), **context},
         status_code=status_code,
-        media_type="text/html; charset=utf-8",
-        headers={"Vary": "HX-Request, Cookie"},
+        media_type="text/html",
+        headers={"Vary": "HX-Request, Cookie", **(headers or {})},
     )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from litestar import Request, Response
+from litestar import Request
 from litestar.datastructures import Cookie
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.settings import load as load_settings
 
@@ -36,12 +37,27 @@ SECURITY_HEADERS = {
 }
 
 
-async def add_security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+def security_headers_middleware(app: ASGIApp) -> ASGIApp:
+    """Add the security headers to every HTTP response, error pages included."""
+    extra = dict(SECURITY_HEADERS)
     if load_settings().secure_cookies:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    return response
+        extra["Strict-Transport-Security"] = "max-age=31536000"
+    encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [(k, v) for k, v in encoded if k not in present]
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return middleware
 
 
 def _serializer() -> URLSafeSerializer:

@@ -185,17 +185,7 @@ PAGES = {
 # ---------------------------------------------------------------- CSP and inline code
 
 
-ERROR_PAGES_WITHOUT_HEADERS = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: responses rendered by the exception handlers (404, 403, and 500 pages) carry none of the "
-    "security headers (Content-Security-Policy, X-Frame-Options, X-Content-Type-Options, Referrer-Policy): "
-    "app.add_security_headers is an after_request hook, which Litestar does not run for exception responses",
-)
-
-
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=ERROR_PAGES_WITHOUT_HEADERS) if n in {"404", "403"} else n for n in PAGES]
-)
+@pytest.mark.parametrize("name", list(PAGES))
 async def test_every_page_has_a_strict_csp(client, name):
     response = await fetch(client, name)
     assert response.status_code == PAGES[name], response.text[:300]
@@ -227,11 +217,6 @@ async def test_every_page_is_free_of_inline_code(client, name):
             assert src.startswith("/static/"), f"script from {src}: scripts are served from static/, never a CDN"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: HTML responses say 'Content-Type: text/html; charset=utf-8; charset=utf-8' - web.render.page passes "
-    "media_type='text/html; charset=utf-8' and Litestar appends the charset again",
-)
 @pytest.mark.parametrize("name", ["front", "offering", "checkout", "404"])
 async def test_html_content_type_names_the_charset_once(client, name):
     response = await fetch(client, name)

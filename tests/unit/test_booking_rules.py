@@ -216,23 +216,11 @@ def test_needs_early_start_request_for_standard_services(contract, start, needed
 
 
 @pytest.mark.parametrize(("contract", "start"), EARLY_START_DAY_BOUNDARY)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: needs_early_start_request compares with contract_at + 15×24 h instead of the end of "
-    "the local deadline day (contract date + 14): a start on the day after the deadline but before the "
-    "contract's time of day is wrongly treated as inside the withdrawal period",
-)
 def test_no_early_start_request_after_the_deadline_day(contract, start):
     assert domain.needs_early_start_request("standard", oslo(*start), oslo(*contract)) is False
 
 
 @pytest.mark.parametrize(("contract", "start"), EARLY_START_EXTENDED)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: needs_early_start_request ignores L5's extension of a deadline falling on a Saturday, "
-    "Sunday or Norwegian public holiday to the next working day: a service starting in the extended "
-    "days is booked without the customer's early-start request (L7)",
-)
 def test_early_start_request_needed_until_a_deadline_moved_past_weekend_or_holiday(contract, start):
     assert domain.needs_early_start_request("standard", oslo(*start), oslo(*contract)) is True
 
@@ -424,11 +412,6 @@ def test_control_characters_are_removed_from_name_and_note():
     assert result.values.note == "linje 1\nlinje 2\tok"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: forms._text keeps DEL (U+007F) and the C1 control characters U+0080–U+009F because it "
-    "only drops characters below ' ', although its comment says control characters never belong in a name or note",
-)
 def test_del_and_c1_control_characters_are_removed_too():
     result = parse_checkout({**VALID, "name": "Kari\x7f Nord\x85mann\x9b"}, needs_early_start=False)
     assert result.values.name == "Kari Nordmann"
