@@ -160,6 +160,7 @@ def live_server(e2e_database: E2EDatabase, tmp_path_factory: pytest.TempPathFact
     base_url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
+        "PORTAL_EMBEDDED_WORKER": "1",
         "DATABASE_URL": e2e_database.url,
         "PORTAL_SECRET_KEY": "e2e-secret-key-not-for-production",
         "PORTAL_ENV": "dev",

@@ -21,6 +21,8 @@ from litestar.template.config import TemplateConfig
 from portal.booking import routes as booking_routes
 from portal.booking.service import release_expired
 from portal.catalogue import routes as catalogue_routes
+from portal.notify import routes as notify_routes
+from portal.notify import worker as outbox_worker
 from portal.lib import clock, db
 from portal.lib.i18n import LANGUAGES
 from portal.settings import ROOT, Settings, load
@@ -124,6 +126,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             booking_routes.booking_page,
             booking_routes.booking_calendar,
             booking_routes.why_page,
+            notify_routes.booking_messages,
+            notify_routes.dev_mailbox,
+            notify_routes.dev_mailbox_html,
+            notify_routes.twilio_status_hook,
             choose_language,
             baseline,
             healthz,
@@ -142,6 +148,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         exception_handlers={HTTPException: _error_page, NotFoundException: _error_page, Exception: _error_page},
         middleware=[security_headers_middleware],
-        lifespan=[lifespan],
+        lifespan=[lifespan, outbox_worker.lifespan],
         debug=False,
     )

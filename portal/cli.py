@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     run_parser.add_argument("--port", type=int, default=8000)
     sub.add_parser("migrate", help="run migrations forwards")
     sub.add_parser("seed", help="insert demo data into an empty database")
+    sub.add_parser("worker", help="drain the outbox: send email and SMS (several may run on PostgreSQL)")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args.host, args.port)
@@ -52,6 +53,10 @@ def main(argv: list[str] | None = None) -> None:
         migrate()
     elif args.command == "seed":
         seed()
+    elif args.command == "worker":
+        from portal.notify.worker import main as worker_main
+
+        worker_main()
 
 
 if __name__ == "__main__":

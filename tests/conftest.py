@@ -23,6 +23,9 @@ os.environ["PORTAL_ENV"] = "dev"
 # The test client runs the app on another event loop than the test body:
 # no shared asyncpg pool, a connection per query instead.
 os.environ.setdefault("PORTAL_DB_POOL_SIZE", "0")
+# Tests drive the outbox worker themselves (portal.notify.worker.drain_once);
+# the end-to-end server turns the embedded worker back on.
+os.environ["PORTAL_EMBEDDED_WORKER"] = "0"
 os.environ["PICCOLO_CONF"] = "portal.piccolo_conf"
 os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
 
@@ -60,10 +63,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.fixture()
 async def clean_bookings():
-    """Each booking test starts with no bookings, holds or claims."""
+    """Each booking test starts with no bookings, holds, claims, codes,
+    customers or queued messages."""
     from portal.booking.tables import Booking, ClassSession, SlotClaim
+    from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
+    from portal.notify.tables import DevMessage, OutboxMessage
 
-    for table in (SlotClaim, ClassSession, Booking):
+    for table in (OutboxMessage, DevMessage, SlotClaim, ClassSession, Booking, PhoneCode, DeviceToken, CustomerSupplier, Customer):
         await table.delete(force=True)
     yield
 

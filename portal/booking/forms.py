@@ -26,6 +26,8 @@ class CheckoutInput:
     accept_terms: bool = False
     adult: bool = False
     early_start: bool = False
+    code: str = ""
+    remember_device: bool = False
 
 
 @dataclass
@@ -53,15 +55,28 @@ def _text(form: dict, key: str, limit: int) -> str:
     return cleaned[: limit + 1]
 
 
+MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
 def parse_phone(raw: str, default_region: str = "NO") -> str | None:
-    """E.164 for a valid mobile-or-fixed number, +47 assumed; None if invalid."""
+    """E.164 for a valid mobile number (it gets an SMS code), +47 assumed; None otherwise."""
     try:
         number = phonenumbers.parse(raw, default_region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
+    if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in MOBILE_TYPES:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_error(raw: str) -> tuple[str | None, str | None]:
+    """(E.164, None) or (None, msgid of what is wrong)."""
+    if not raw:
+        return None, N_("Enter your mobile number.")
+    e164 = parse_phone(raw)
+    if e164 is None:
+        return None, N_("That is not a valid mobile number. Norwegian numbers have 8 digits; use +country code for others.")
+    return e164, None
 
 
 def parse_checkout(form: dict, *, needs_early_start: bool) -> CheckoutResult:
@@ -73,6 +88,8 @@ def parse_checkout(form: dict, *, needs_early_start: bool) -> CheckoutResult:
         accept_terms=_ticked(form.get("accept_terms")),
         adult=_ticked(form.get("adult")),
         early_start=_ticked(form.get("early_start")),
+        code=_text(form, "code", 20),
+        remember_device=_ticked(form.get("remember_device")),
     )
     result = CheckoutResult(values=values)
     errors = result.errors
@@ -82,14 +99,11 @@ def parse_checkout(form: dict, *, needs_early_start: bool) -> CheckoutResult:
     elif len(values.name) > MAX_NAME:
         errors["name"] = N_("The name is too long (at most 200 characters).")
 
-    if not values.phone:
-        errors["phone"] = N_("Enter your mobile number.")
+    e164, problem = phone_error(values.phone)
+    if problem:
+        errors["phone"] = problem
     else:
-        e164 = parse_phone(values.phone)
-        if e164 is None:
-            errors["phone"] = N_("That is not a valid phone number. Norwegian numbers have 8 digits; use +country code for others.")
-        else:
-            result.phone_e164 = e164
+        result.phone_e164 = e164
 
     if not values.email:
         errors["email"] = N_("Enter your email address.")

@@ -18,15 +18,18 @@ from portal.availability.domain import Reason
 from portal.booking import domain, service
 from portal.booking.calendar import booking_ics
 from portal.booking.forms import parse_checkout
+from portal.identity import service as identity
+from portal.identity.domain import REFUSAL_TEXT, Refusal
 from portal.catalogue.domain import CATEGORIES
 from portal.catalogue.service import OfferingContext, offering_context, offering_context_by_id
 from portal.lib import clock
 from portal.lib.i18n import N_, translations
 from portal.settings import load as load_settings
 from portal.web.render import language_of, page, wants_fragment
-from portal.web.security import new_visitor, visitor_of
+from portal.web.security import device_cookie, device_token_of, new_visitor, visitor_of
 
 STRIP_DAYS = 14
+CODE_PURPOSE = "checkout"
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 CONSENT_TEXTS = {
@@ -199,41 +202,124 @@ def _checkout_context(booking: dict, ctx: OfferingContext, now: datetime) -> dic
     }
 
 
+async def _phone_state(booking: dict, phone: str | None, device: dict | None) -> dict:
+    """What the phone part of the checkout shows: verified, remembered, or the code sent."""
+    verified = bool(phone) and service.phone_is_verified(booking, phone)
+    remembered = bool(phone) and device is not None and device["phone"] == phone
+    sent = None
+    if phone and not (verified or remembered):
+        sent = await identity.latest_code_sent(phone=phone, purpose=CODE_PURPOSE, subject=booking["hold_token"])
+    return {"phone_verified": verified, "phone_remembered": remembered, "code_sent": sent, "device": device}
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _refusal_text(language: str, refusal, retry_at: datetime | None) -> str:
+    text = translations(language).gettext(REFUSAL_TEXT[refusal])
+    return text % {"time": clock.fmt_time(retry_at, language)} if retry_at and "%(time)s" in text else text
+
+
 @get("/checkout/{token:str}", name="checkout")
 async def checkout_page(request: Request, token: str) -> object:
     booking, ctx = await _hold_and_context(token)
     if booking["status"] == domain.Status.CONFIRMED and booking["manage_token"]:
         return Redirect(path=f"/b/{booking['manage_token']}", status_code=303)
     now = clock.now()
-    return page(request, "pages/booking/checkout.html", values={}, errors={}, **_checkout_context(booking, ctx, now))
+    device = await identity.device_customer(device_token_of(request), now)
+    # A remembered device fills in what we know; the customer can change it.
+    values = {"name": device["name"], "phone": device["phone"], "email": device["email"]} if device else {}
+    phone = device["phone"] if device else None
+    return page(
+        request,
+        "pages/booking/checkout.html",
+        values=values,
+        errors={},
+        **_checkout_context(booking, ctx, now),
+        **await _phone_state(booking, phone, device),
+    )
 
 
 @post("/checkout/{token:str}", name="confirm")
 async def confirm_booking(request: Request, token: str, data: dict = FORM) -> object:
+    """One form, two buttons: `action=send_code` sends a code by SMS (the
+    page, or with htmx only its phone block, comes back with a code field);
+    anything else checks the code and confirms."""
     booking, ctx = await _hold_and_context(token)
     if booking["status"] == domain.Status.CONFIRMED and booking["manage_token"]:
         return Redirect(path=f"/b/{booking['manage_token']}", status_code=303)
     now = clock.now()
+    language = language_of(request)
     context = _checkout_context(booking, ctx, now)
+    device = await identity.device_customer(device_token_of(request), now)
     result = parse_checkout(data, needs_early_start=context["needs_early_start"])
-    if not result.ok:
+
+    if data.get("action") == "send_code":
+        errors: dict[str, str] = {}
+        status = 200
+        if "phone" in result.errors:
+            errors["phone"], status = result.errors["phone"], 422
+        else:
+            sent = await identity.request_code(
+                phone=result.phone_e164, purpose=CODE_PURPOSE, subject=token, client_ip=_client_ip(request), language=language, now=now
+            )
+            if not sent.ok:
+                errors["phone"] = _refusal_text(language, sent.refusal, sent.retry_at)
+                status = 422 if sent.refusal is Refusal.COUNTRY else 429
+        return page(
+            request,
+            "pages/booking/checkout.html",
+            block="phone_block",
+            status_code=status,
+            values=result.values,
+            errors=errors,
+            **context,
+            **await _phone_state(booking, result.phone_e164, device),
+        )
+
+    trusted = device["phone"] if device else None
+    if result.phone_e164 and not service.phone_is_verified(booking, result.phone_e164) and trusted != result.phone_e164:
+        if not result.values.code:
+            latest = await identity.latest_code_sent(phone=result.phone_e164, purpose=CODE_PURPOSE, subject=token)
+            result.errors["code"] = N_("Enter the code we sent you by SMS.") if latest else N_("Press “Send code” to get a code by SMS.")
+        else:
+            checked = await identity.check_code(
+                phone=result.phone_e164, purpose=CODE_PURPOSE, subject=token, code=result.values.code, now=now
+            )
+            if checked.ok:
+                await service.mark_phone_verified(booking["id"], result.phone_e164, now)
+                booking = await service.get_by_hold_token(token)
+            else:
+                result.errors["code"] = _refusal_text(language, checked.refusal, None)
+
+    async def invalid() -> object:
         return page(
             request,
             "pages/booking/checkout.html",
             status_code=422,
             values=result.values,
             errors=result.errors,
-            **context,
+            **{**context, "booking": booking},
+            **await _phone_state(booking, result.phone_e164, device),
         )
-    language = language_of(request)
+
+    if not result.ok:
+        return await invalid()
     t = translations(language)
     shown = ["accept_terms", "adult"] + (["early_start"] if context["needs_early_start"] else [])
     consent_texts = {key: t.gettext(CONSENT_TEXTS[key]) for key in shown}
     try:
-        confirmed = await service.confirm(ctx, booking, result, language, consent_texts, now)
+        confirmed = await service.confirm(ctx, booking, result, language, consent_texts, now, trusted_phone=trusted)
+    except service.PhoneNotVerified:
+        result.errors["code"] = N_("Press “Send code” to get a code by SMS.")
+        return await invalid()
     except service.SlotTaken as refused:
         return await _taken_page(request, ctx, booking["start"], None, now, refused)
-    return Redirect(path=f"/b/{confirmed['manage_token']}?new=1", status_code=303)
+    cookies = []
+    if result.values.remember_device and not (device and device["id"] == confirmed["customer"]):
+        cookies.append(device_cookie(await identity.remember_device(confirmed["customer"], now)))
+    return Redirect(path=f"/b/{confirmed['manage_token']}?new=1", status_code=303, cookies=cookies)
 
 
 async def _managed(token: str) -> tuple[dict, OfferingContext]:

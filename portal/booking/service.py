@@ -18,7 +18,13 @@ from portal.booking.tables import Booking, ClassSession, SlotClaim
 from portal.catalogue.service import OfferingContext, schedules
 from portal.lib import clock
 from portal.lib.db import CONFLICT_ERRORS, write_transaction
+from portal.identity.service import customer_for_booking
 from portal.lib.money import split_vat
+from portal.notify.service import enqueue_booking_messages
+
+
+class PhoneNotVerified(Exception):
+    """The booking's mobile number has not been proven with a code."""
 
 
 class SlotTaken(Exception):
@@ -364,15 +370,41 @@ async def _unused_reference() -> str:
             return reference
 
 
-async def confirm(ctx: OfferingContext, booking: dict, form: CheckoutResult, language: str, consent_texts: dict, now: datetime) -> dict:
+def phone_is_verified(booking: dict, phone: str) -> bool:
+    return bool(phone) and booking["phone"] == phone and booking["phone_verified_at"] is not None
+
+
+async def mark_phone_verified(booking_id: int, phone: str, now: datetime) -> None:
+    """The customer proved this number with a code during this checkout."""
+    await Booking.update({Booking.phone: phone, Booking.phone_verified_at: now, Booking.updated_at: now}).where(
+        (Booking.id == booking_id) & (Booking.status == Status.HELD.value)
+    )
+
+
+async def confirm(
+    ctx: OfferingContext,
+    booking: dict,
+    form: CheckoutResult,
+    language: str,
+    consent_texts: dict,
+    now: datetime,
+    *,
+    trusted_phone: str | None = None,
+) -> dict:
     """Turn a hold into a confirmed booking. Idempotent for a double submit.
 
-    A hold past its expiry still confirms if nobody took its time meanwhile.
+    The mobile number must be verified by a code in this checkout, or be the
+    number of a remembered device (`trusted_phone`). The customer is created
+    or updated, and the confirmation messages are queued in the same
+    transaction. A hold past its expiry still confirms if nobody took its
+    time meanwhile.
     """
     async with write_transaction():
         row = await Booking.select().output(load_json=True).where(Booking.id == booking["id"]).first()
         if row["status"] == Status.CONFIRMED.value:
             return row
+        if not (phone_is_verified(row, form.phone_e164) or (trusted_phone and trusted_phone == form.phone_e164)):
+            raise PhoneNotVerified()
         if row["status"] == Status.RELEASED.value:
             # The sweeper freed it; take the time again if it is still free.
             await Booking.update({Booking.status: Status.HELD.value}).where(Booking.id == row["id"])
@@ -383,9 +415,19 @@ async def confirm(ctx: OfferingContext, booking: dict, form: CheckoutResult, lan
             raise SlotTaken(Reason.PAST)
         new_status = domain.transition(Status.HELD, Event.CONFIRM)
         consents = {key: {"at": now.isoformat(), "text": text} for key, text in consent_texts.items()}
+        customer_id = await customer_for_booking(
+            phone=form.phone_e164,
+            name=form.values.name,
+            email=form.email_normalized,
+            language=language,
+            supplier_id=row["supplier"],
+            now=now,
+        )
         await Booking.update(
             {
                 Booking.status: new_status.value,
+                Booking.customer: customer_id,
+                Booking.phone_verified_at: row["phone_verified_at"] or now,
                 Booking.customer_name: form.values.name,
                 Booking.phone: form.phone_e164,
                 Booking.email: form.email_normalized,
@@ -398,4 +440,6 @@ async def confirm(ctx: OfferingContext, booking: dict, form: CheckoutResult, lan
                 Booking.updated_at: now,
             }
         ).where(Booking.id == row["id"])
-    return await Booking.select().output(load_json=True).where(Booking.id == row["id"]).first()
+        confirmed = await Booking.select().output(load_json=True).where(Booking.id == row["id"]).first()
+        await enqueue_booking_messages(confirmed, "confirmation", now)
+    return confirmed

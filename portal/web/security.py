@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -78,6 +78,30 @@ def visitor_of(request: Request) -> str | None:
 def new_visitor() -> tuple[str, Cookie]:
     visitor = secrets.token_urlsafe(16)
     return visitor, cookie(VISITOR_COOKIE, _serializer().dumps(visitor), max_age=60 * 60 * 24 * 30)
+
+
+DEVICE_COOKIE = "pd"
+
+
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(load_settings().secret_key, salt="device")
+
+
+def device_cookie(token: str) -> Cookie:
+    """"Remember this phone on this device": a signed, expiring device token."""
+    days = load_settings().codes.device_days
+    return cookie(DEVICE_COOKIE, _device_serializer().dumps(token), max_age=days * 24 * 3600)
+
+
+def device_token_of(request: Request) -> str | None:
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw:
+        return None
+    try:
+        value = _device_serializer().loads(raw, max_age=load_settings().codes.device_days * 24 * 3600)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def cookie(name: str, value: str, max_age: int) -> Cookie:

@@ -36,3 +36,42 @@ VALID_CUSTOMER = {
     "adult": "on",
     "early_start": "on",
 }
+
+
+async def latest_code(phone_e164: str) -> str:
+    """The one-time code last queued for this number, read from the outbox row
+    (tests run without the embedded worker, so the row is still there)."""
+    from portal.notify.tables import OutboxMessage
+
+    row = await (
+        OutboxMessage.select(OutboxMessage.payload)
+        .output(load_json=True)
+        .where((OutboxMessage.recipient == phone_e164) & (OutboxMessage.topic == "code"))
+        .order_by(OutboxMessage.id, ascending=False)
+        .first()
+    )
+    assert row, f"no code queued for {phone_e164}"
+    match = re.search(r"\b(\d{6})\b", row["payload"]["text"])
+    assert match, row["payload"]["text"]
+    return match.group(1)
+
+
+async def send_code(client, checkout_url: str, token: str, data: dict) -> object:
+    return await client.post(checkout_url, data={**data, "action": "send_code", "_csrf_token": token})
+
+
+async def confirm_with_code(client, checkout_url: str, data: dict | None = None, *, follow_redirects: bool = False):
+    """The checkout as a customer does it: when the number is a valid mobile
+    number, press "Send code" and type the code from the SMS; then confirm.
+    Fields set to None are left out of the form."""
+    from portal.booking.forms import parse_phone
+
+    data = {k: v for k, v in {**VALID_CUSTOMER, **(data or {})}.items() if v is not None}
+    page = await client.get(checkout_url)
+    token = csrf(page.text)
+    phone = parse_phone(data.get("phone", ""))
+    if phone and "code" not in data:
+        sent = await send_code(client, checkout_url, token, data)
+        assert sent.status_code == 200, sent.text[:300]
+        data["code"] = await latest_code(phone)
+    return await client.post(checkout_url, data={**data, "action": "confirm", "_csrf_token": token}, follow_redirects=follow_redirects)

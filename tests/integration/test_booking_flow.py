@@ -14,7 +14,7 @@ from portal.booking.service import release_expired
 from portal.lib import clock
 from portal.lib.i18n import translations
 
-from tests.integration.helpers import VALID_CUSTOMER, csrf, first_free_slot, slots
+from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, first_free_slot, slots
 
 OFFERING = "/s/saks-og-stil-grunerlokka/herreklipp"
 
@@ -40,8 +40,7 @@ async def test_book_end_to_end(client):
     checkout_url, start = await _hold(client)
     page = await client.get(checkout_url)
     assert page.status_code == 200
-    data = {**VALID_CUSTOMER, "_csrf_token": csrf(page.text)}
-    done = await client.post(checkout_url, data=data, follow_redirects=False)
+    done = await confirm_with_code(client, checkout_url)
     assert done.status_code == 303
     manage = done.headers["location"]
     confirmation = await client.get(manage)
@@ -118,9 +117,8 @@ async def test_an_expired_hold_frees_the_time_for_someone_else(client):
 
 async def test_a_late_confirm_still_works_when_nobody_took_the_time(client):
     checkout_url, _ = await _hold(client, "/s/lunde-radgivning/videokonsultasjon")
-    page = await client.get(checkout_url)
     with time_machine.travel(clock.now() + datetime.timedelta(minutes=15), tick=True):
-        done = await client.post(checkout_url, data={**VALID_CUSTOMER, "_csrf_token": csrf(page.text)}, follow_redirects=False)
+        done = await confirm_with_code(client, checkout_url)
     assert done.status_code == 303 and done.headers["location"].startswith("/b/")
 
 

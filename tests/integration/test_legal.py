@@ -25,7 +25,7 @@ from portal.catalogue.tables import Offering, Resource, Supplier
 from portal.lib import clock
 from portal.lib.i18n import translations
 from portal.lib.money import format_nok, format_rate, split_vat
-from tests.integration.helpers import VALID_CUSTOMER, csrf, first_free_slot, slots
+from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, first_free_slot, slots
 
 HAIRCUT = "/s/saks-og-stil-grunerlokka/herreklipp"
 VIDEO = "/s/lunde-radgivning/videokonsultasjon"
@@ -153,9 +153,7 @@ async def offering_of(path: str) -> tuple[dict, dict]:
 
 
 async def book(client, checkout_url: str, **changes) -> object:
-    page = await client.get(checkout_url)
-    data = {**VALID_CUSTOMER, **changes, "_csrf_token": csrf(page.text)}
-    return await client.post(checkout_url, data={k: v for k, v in data.items() if v is not None}, follow_redirects=False)
+    return await confirm_with_code(client, checkout_url, changes)
 
 
 def field_block(markup: str, field_id: str) -> str:
@@ -234,7 +232,7 @@ async def test_offering_page_shows_the_price_including_vat(client, path, lang):
 
 @pytest.mark.legal("L2")
 @pytest.mark.parametrize(
-    ("path", "boxes"), [(HAIRCUT, {"accept_terms", "adult", "early_start"}), (YOGA, {"accept_terms", "adult"})]
+    ("path", "boxes"), [(HAIRCUT, {"accept_terms", "adult", "early_start", "remember_device"}), (YOGA, {"accept_terms", "adult", "remember_device"})]
 )
 async def test_no_checkbox_is_pre_ticked_on_checkout(client, path, boxes):
     url, _ = await hold(client, path)

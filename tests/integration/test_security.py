@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from portal.booking.tables import Booking, SlotClaim
-from tests.integration.helpers import VALID_CUSTOMER, csrf, first_free_slot
+from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, first_free_slot
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "http://127.0.0.1:8000"
@@ -114,8 +114,7 @@ async def hold(client, path: str = HAIRCUT) -> str:
 
 async def confirmed(client, **customer) -> str:
     url = await hold(client)
-    page = await client.get(url)
-    done = await client.post(url, data={**VALID_CUSTOMER, **customer, "_csrf_token": csrf(page.text)}, follow_redirects=False)
+    done = await confirm_with_code(client, url, customer)
     assert done.status_code == 303, done.text[:300]
     return done.headers["location"]
 
