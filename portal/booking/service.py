@@ -57,7 +57,10 @@ async def _occupancy(ctx: OfferingContext, start: datetime, end: datetime, now: 
     """Live bookings on the offering's resources around [start, end)."""
     if not ctx.resource_ids:
         return [], []
-    margin = timedelta(hours=12)  # wider than any buffer
+    # Appointments (with buffers) last well under a day: bounding `start` on
+    # both sides lets the database use the start index instead of reading
+    # every past booking of the resource.
+    margin = timedelta(hours=36)
     rows = await Booking.select(
         Booking.offering,
         Booking.resource,
@@ -72,6 +75,7 @@ async def _occupancy(ctx: OfferingContext, start: datetime, end: datetime, now: 
         Booking.resource.is_in(ctx.resource_ids)
         & Booking.status.is_in([Status.HELD.value, Status.CONFIRMED.value])
         & (Booking.start < end + margin)
+        & (Booking.start > start - margin)
         & (Booking.end > start - margin)
     )
     claims: list[Claim] = []
@@ -219,15 +223,28 @@ async def release_expired(now: datetime) -> int:
         (Booking.status == Status.HELD.value) & (Booking.hold_expires_at <= now)
     )
     for row in expired:
-        await _release(row["id"], Event.EXPIRE, now)
+        # Status change and freed claims in one transaction (nested inside a
+        # caller's transaction, it joins it).
+        async with write_transaction():
+            await _release(row["id"], Event.EXPIRE, now)
     return len(expired)
 
 
 async def _release(booking_id: int, event: Event, now: datetime) -> None:
-    row = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
-    new_status = domain.transition(Status(row["status"]), event)
-    await Booking.update({Booking.status: new_status.value, Booking.updated_at: now}).where(Booking.id == booking_id)
-    await _free_claims(row)
+    """Release a hold, only if it is still a hold: a conditional update, so a
+    confirmation that commits meanwhile is never overwritten."""
+    new_status = domain.transition(Status.HELD, event)
+    condition = (Booking.id == booking_id) & (Booking.status == Status.HELD.value)
+    if event is Event.EXPIRE:
+        condition &= Booking.hold_expires_at <= now
+    changed = await (
+        Booking.update({Booking.status: new_status.value, Booking.updated_at: now})
+        .where(condition)
+        .returning(Booking.id)
+    )
+    if changed:
+        row = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
+        await _free_claims(row)
 
 
 async def _free_claims(row: dict) -> None:
@@ -328,7 +345,6 @@ async def hold(
                 await release_expired(now)
                 for row in existing:
                     await _release(row["id"], Event.ABANDON, now)
-                existing = []
                 reference = await _unused_reference()
                 inserted = await Booking.insert(
                     Booking(
@@ -357,6 +373,7 @@ async def hold(
                 ).returning(Booking.id)
                 booking_id = inserted[0]["id"]
                 await _claim(ctx, booking_id, candidate, start, end, 1)
+            # Committed: the old holds are released for good.
             return await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
         except SlotTaken:
             continue

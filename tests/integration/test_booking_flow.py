@@ -126,3 +126,22 @@ async def test_offering_page_offers_to_continue_a_live_hold(client):
     checkout_url, _ = await _hold(client)
     page = await client.get(OFFERING)
     assert f'href="{checkout_url}"' in page.text
+
+
+async def test_a_late_sweep_never_releases_a_confirmed_booking(client):
+    """The sweeper read the hold as expired just before the customer confirmed:
+    its release must not overwrite the confirmation nor free the time."""
+    from portal.booking import service
+    from portal.booking.domain import Event
+    from portal.booking.tables import Booking, SlotClaim
+
+    checkout_url, _ = await _hold(client, "/s/lunde-radgivning/videokonsultasjon")
+    later = clock.now() + datetime.timedelta(minutes=15)
+    with time_machine.travel(later, tick=True):
+        assert (await confirm_with_code(client, checkout_url)).status_code == 303
+    booking = await Booking.select().where(Booking.status == "confirmed").first()
+    claims = await SlotClaim.count().where(SlotClaim.owner == f"b:{booking['id']}")
+    await service._release(booking["id"], Event.EXPIRE, later)
+    after = await Booking.select().where(Booking.id == booking["id"]).first()
+    assert after["status"] == "confirmed"
+    assert await SlotClaim.count().where(SlotClaim.owner == f"b:{booking['id']}") == claims > 0
