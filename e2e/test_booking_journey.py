@@ -8,6 +8,7 @@ wording is being translated while these tests are written.
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -73,12 +74,46 @@ def fill_checkout(page, phone: str) -> None:
 
 def submit_checkout(page) -> int:
     with page.expect_response(lambda r: "/checkout/" in r.url and r.request.method == "POST") as posted:
-        page.locator("form.checkout button[type=submit]").click()
+        page.locator("form.checkout button.primary").click()
     page.wait_for_load_state()
     return posted.value.status
 
 
-def checkout_with_one_mistake_then_confirm(page, shot) -> str:
+def last_message_id(e2e_database) -> int:
+    rows = e2e_database.rows("SELECT MAX(id) FROM dev_message")
+    return rows[0][0] or 0
+
+
+def sms_code_for(e2e_database, phone_e164: str, after_id: int, timeout_s: float = 15.0) -> str:
+    """The one-time code the dev SMS backend 'sent' after `after_id` (the app's
+    own worker delivers it a moment after the request)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rows = e2e_database.rows(
+            "SELECT body FROM dev_message WHERE channel = 'sms' AND recipient = ? AND id > ? ORDER BY id DESC LIMIT 1",
+            phone_e164,
+            after_id,
+        )
+        if rows:
+            match = re.search(r"\b(\d{6})\b", rows[0][0])
+            assert match, rows[0][0]
+            return match.group(1)
+        time.sleep(0.2)
+    raise AssertionError(f"no SMS code reached {phone_e164}")
+
+
+def verify_phone(page, e2e_database, phone_e164: str = "+4741234567") -> None:
+    """Press "Send code" (htmx swaps the phone block in place; without
+    JavaScript the page reloads), then type the code from the SMS."""
+    before = last_message_id(e2e_database)
+    with page.expect_response(lambda r: "/checkout/" in r.url and r.request.method == "POST") as posted:
+        page.locator("button[name=action][value=send_code]").click()
+    assert posted.value.status == 200
+    expect(page.locator("#code")).to_be_visible()
+    page.fill("#code", sms_code_for(e2e_database, phone_e164, before))
+
+
+def checkout_with_one_mistake_then_confirm(page, shot, e2e_database) -> str:
     """Submit with a bad phone, check the error and the kept values, fix, confirm; return the reference."""
     fill_checkout(page, phone="12")
     assert submit_checkout(page) == 422
@@ -101,6 +136,8 @@ def checkout_with_one_mistake_then_confirm(page, shot) -> str:
     expect(page.locator("#adult")).to_be_checked()
 
     page.fill("#phone", "412 34 567")
+    verify_phone(page, e2e_database)
+    shot(page, "checkout-code")
     assert submit_checkout(page) == 303  # Post/Redirect/Get to the booking page
     page.wait_for_url(re.compile(r"/b/[^/?#]+\?new=1$"))
     reference = page.locator(".reference strong").inner_text().strip()
@@ -139,7 +176,7 @@ def live_bookings_at(e2e_database, offering_path: str, start: str) -> int:
     return sum(1 for s in starts if s == wanted)
 
 
-def test_booking_journey_with_javascript(context, shot):
+def test_booking_journey_with_javascript(context, shot, e2e_database):
     page = context.new_page()
     open_offering_from_front(page, shot)
 
@@ -185,12 +222,12 @@ def test_booking_journey_with_javascript(context, shot):
 
     start = choose_first_time(page, shot)
     assert datetime.fromisoformat(start).astimezone(OSLO).date().isoformat() == day, "the time is not on the chosen day"
-    reference = checkout_with_one_mistake_then_confirm(page, shot)
+    reference = checkout_with_one_mistake_then_confirm(page, shot, e2e_database)
     check_calendar_file(page, start, reference)
     context.problems.assert_none()
 
 
-def test_booking_journey_without_javascript(new_context, shot):
+def test_booking_journey_without_javascript(new_context, shot, e2e_database):
     context = new_context(java_script_enabled=False)
     page = context.new_page()
     open_offering_from_front(page, shot)
@@ -207,7 +244,7 @@ def test_booking_journey_without_javascript(new_context, shot):
     shot(page, "other-day")
 
     start = choose_first_time(page, shot)
-    reference = checkout_with_one_mistake_then_confirm(page, shot)
+    reference = checkout_with_one_mistake_then_confirm(page, shot, e2e_database)
     check_calendar_file(page, start, reference)
     context.problems.assert_none()
 
@@ -248,7 +285,7 @@ def test_two_customers_race_for_the_same_time(new_context, shot, e2e_database):
     assert live_bookings_at(e2e_database, VIDEO, start) == 1
 
     # The first customer's checkout still confirms.
-    reference = checkout_with_one_mistake_then_confirm(first, shot)
+    reference = checkout_with_one_mistake_then_confirm(first, shot, e2e_database)
     assert reference
     assert live_bookings_at(e2e_database, VIDEO, start) == 1
     first.context.problems.assert_none()

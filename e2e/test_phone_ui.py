@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from e2e.test_booking_journey import HAIRCUT, SALON, VIDEO, day_of, fill_checkout, submit_checkout
+from e2e.test_booking_journey import HAIRCUT, SALON, VIDEO, day_of, fill_checkout, submit_checkout, verify_phone
 
 pytestmark = pytest.mark.e2e
 
@@ -151,7 +151,7 @@ def check_layout(page, shot, step: str, width: int, seen: dict) -> None:
     [(390, SALON, "/s/saks-og-stil-grunerlokka/vask-og-fon"), (320, "/s/lunde-radgivning", VIDEO)],
     ids=["390px", "320px"],
 )
-def test_no_sideways_scroll_and_no_console_errors(new_context, shot, width, supplier, offering):
+def test_no_sideways_scroll_and_no_console_errors(new_context, shot, width, supplier, offering, e2e_database):
     context = new_context(viewport={"width": width, "height": 844}, screen={"width": width, "height": 844})
     page = context.new_page()
     seen: dict = {}
@@ -175,6 +175,8 @@ def test_no_sideways_scroll_and_no_console_errors(new_context, shot, width, supp
     check_layout(page, shot, "checkout-errors", width, seen)
     page.fill("#phone", "+47 412 34 567")
     page.fill("#email", "kari@example.no")
+    verify_phone(page, e2e_database)
+    check_layout(page, shot, "checkout-code", width, seen)
     assert submit_checkout(page) == 303
     page.wait_for_url(re.compile(r"/b/[^/?#]+\?new=1$"))
     check_layout(page, shot, "confirmation", width, seen)
