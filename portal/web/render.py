@@ -97,7 +97,13 @@ def page(
     return HTMXBlockTemplate(
         template_name=template,
         block_name=fragment,
-        context={**helpers(language), "path": request.url.path, "full_path": _full_path(request), **context},
+        context={
+            **helpers(language),
+            "path": request.url.path,
+            "full_path": _full_path(request),
+            "is_fragment": fragment is not None,
+            **context,
+        },
         status_code=status_code,
         media_type="text/html",
         headers={"Vary": "HX-Request, Cookie", **(headers or {})},
