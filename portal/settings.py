@@ -105,6 +105,8 @@ class Settings:
     """`nb` (Bokmål) unless the visitor chooses English."""
     db_pool_size: int
     """PostgreSQL connection pool per process (0: a connection per query, for tests)."""
+    catalogue_cache_seconds: int
+    """How long a process keeps offerings and opening hours before reading them again."""
     codes: CodeSettings
     mail: MailSettings
     sms: SmsSettings
@@ -201,6 +203,7 @@ def load() -> Settings:
         base_url=os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         default_language=language,
         db_pool_size=_int("PORTAL_DB_POOL_SIZE", 10),
+        catalogue_cache_seconds=_int("PORTAL_CATALOGUE_CACHE_SECONDS", 30),
         codes=codes,
         mail=mail,
         sms=sms,

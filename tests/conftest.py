@@ -26,6 +26,8 @@ os.environ.setdefault("PORTAL_DB_POOL_SIZE", "0")
 # Tests drive the outbox worker themselves (portal.notify.worker.drain_once);
 # the end-to-end server turns the embedded worker back on.
 os.environ["PORTAL_EMBEDDED_WORKER"] = "0"
+# Tests change opening hours between requests; read them fresh every time.
+os.environ.setdefault("PORTAL_CATALOGUE_CACHE_SECONDS", "0")
 os.environ["PICCOLO_CONF"] = "portal.piccolo_conf"
 os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
 

@@ -4,10 +4,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time
+from time import monotonic
 
 from portal.availability.domain import DayException, HoursRule as HoursSpec, OfferingRules, ResourceSchedule
 from portal.catalogue.domain import search_matches
+from portal.settings import load as load_settings
 from portal.catalogue.tables import DateException, HoursRule, Offering, OfferingResource, Resource, Supplier
+
+
+#: Catalogue rows change rarely and are read on every slot list: keep them
+#: per process for `PORTAL_CATALOGUE_CACHE_SECONDS` (0 turns this off).
+_cache: dict[tuple, tuple[float, object]] = {}
+
+
+async def _cached(key: tuple, load):
+    ttl = load_settings().catalogue_cache_seconds
+    if ttl <= 0:
+        return await load()
+    hit = _cache.get(key)
+    now = monotonic()
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    value = await load()
+    _cache[key] = (now + ttl, value)
+    return value
+
+
+def clear_cache() -> None:
+    _cache.clear()
 
 
 @dataclass(frozen=True)
@@ -74,6 +98,10 @@ async def supplier_offerings(supplier_id: int) -> list[dict]:
 
 
 async def offering_context(supplier_slug: str, offering_slug: str) -> OfferingContext | None:
+    return await _cached(("offering", supplier_slug, offering_slug), lambda: _load_offering_context(supplier_slug, offering_slug))
+
+
+async def _load_offering_context(supplier_slug: str, offering_slug: str) -> OfferingContext | None:
     supplier = await get_supplier(supplier_slug)
     if supplier is None:
         return None
@@ -116,6 +144,10 @@ def _as_time(value) -> time:
 
 
 async def schedules(resource_ids: list[int]) -> list[ResourceSchedule]:
+    return await _cached(("schedules", tuple(resource_ids)), lambda: _load_schedules(resource_ids))
+
+
+async def _load_schedules(resource_ids: list[int]) -> list[ResourceSchedule]:
     if not resource_ids:
         return []
     hours = await HoursRule.select().where(HoursRule.resource.is_in(resource_ids))

@@ -145,3 +145,30 @@ async def test_a_late_sweep_never_releases_a_confirmed_booking(client):
     after = await Booking.select().where(Booking.id == booking["id"]).first()
     assert after["status"] == "confirmed"
     assert await SlotClaim.count().where(SlotClaim.owner == f"b:{booking['id']}") == claims > 0
+
+
+async def test_the_catalogue_cache_serves_repeat_reads_until_it_expires(monkeypatch):
+    """With the cache on, a second read does not touch the database; after the
+    time-to-live it does."""
+    import dataclasses
+
+    from portal import settings as settings_module
+    from portal.catalogue import service as catalogue
+
+    cached = dataclasses.replace(settings_module.load(), catalogue_cache_seconds=30)
+    monkeypatch.setattr(catalogue, "load_settings", lambda: cached)
+    catalogue.clear_cache()
+    calls = []
+    real = catalogue._load_schedules
+
+    async def counting(ids):
+        calls.append(ids)
+        return await real(ids)
+
+    monkeypatch.setattr(catalogue, "_load_schedules", counting)
+    first = await catalogue.schedules([1, 2])
+    assert await catalogue.schedules([1, 2]) == first and len(calls) == 1
+    catalogue._cache[("schedules", (1, 2))] = (0.0, first)  # as if its time-to-live had passed
+    await catalogue.schedules([1, 2])
+    assert len(calls) == 2
+    catalogue.clear_cache()
