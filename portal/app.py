@@ -18,6 +18,7 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from portal.account import routes as account_routes
 from portal.booking import routes as booking_routes
 from portal.booking.service import release_expired
 from portal.catalogue import routes as catalogue_routes
@@ -130,6 +131,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             notify_routes.dev_mailbox,
             notify_routes.dev_mailbox_html,
             notify_routes.twilio_status_hook,
+            account_routes.mine,
+            account_routes.mine_code,
+            account_routes.mine_login,
+            account_routes.mine_logout,
+            account_routes.mine_forget_devices,
             choose_language,
             baseline,
             healthz,

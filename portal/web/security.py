@@ -104,6 +104,34 @@ def device_token_of(request: Request) -> str | None:
     return value if isinstance(value, str) else None
 
 
+ACCOUNT_COOKIE = "ps"
+ACCOUNT_SECONDS = 30 * 60
+
+
+def _account_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(load_settings().secret_key, salt="account")
+
+
+def account_cookie(customer_id: int) -> Cookie:
+    """Logged in to “Mine bookinger” for half an hour."""
+    return cookie(ACCOUNT_COOKIE, _account_serializer().dumps(customer_id), max_age=ACCOUNT_SECONDS)
+
+
+def account_of(request: Request) -> int | None:
+    raw = request.cookies.get(ACCOUNT_COOKIE)
+    if not raw:
+        return None
+    try:
+        value = _account_serializer().loads(raw, max_age=ACCOUNT_SECONDS)
+    except BadSignature:
+        return None
+    return value if isinstance(value, int) else None
+
+
+def expired_cookie(name: str) -> Cookie:
+    return cookie(name, "", max_age=0)
+
+
 def cookie(name: str, value: str, max_age: int) -> Cookie:
     return Cookie(
         key=name,

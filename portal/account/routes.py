@@ -1,0 +1,131 @@
+"""“Mine bookinger”: log in with mobile number + SMS code, see every booking
+across suppliers with its private link, forget remembered devices."""
+
+from __future__ import annotations
+
+from litestar import Request, get, post
+from litestar.response import Redirect
+
+from portal.booking.forms import phone_error
+from portal.booking.tables import Booking
+from portal.catalogue.tables import Offering, Supplier
+from portal.identity import service as identity
+from portal.identity.domain import REFUSAL_TEXT, Refusal
+from portal.lib import clock
+from portal.lib.i18n import translations
+from portal.web.render import language_of, page
+from portal.web.security import (
+    ACCOUNT_COOKIE,
+    DEVICE_COOKIE,
+    account_cookie,
+    account_of,
+    device_token_of,
+    expired_cookie,
+)
+
+CODE_PURPOSE = "login"
+FORM_ROUTE = "/mine"
+
+
+def _refusal(language: str, refusal: Refusal, retry_at) -> str:
+    text = translations(language).gettext(REFUSAL_TEXT[refusal])
+    return text % {"time": clock.fmt_time(retry_at, language)} if retry_at and "%(time)s" in text else text
+
+
+async def _bookings(customer_id: int) -> list[dict]:
+    rows = await (
+        Booking.select(
+            Booking.reference,
+            Booking.start,
+            Booking.end,
+            Booking.status,
+            Booking.manage_token,
+            Booking.offering,
+            Booking.supplier,
+        )
+        .where((Booking.customer == customer_id) & Booking.manage_token.is_not_null())
+        .order_by(Booking.start, ascending=False)
+    )
+    offerings = {o["id"]: o["title"] for o in await Offering.select(Offering.id, Offering.title)}
+    suppliers = {s["id"]: s["name"] for s in await Supplier.select(Supplier.id, Supplier.name)}
+    for row in rows:
+        row["offering_title"] = offerings.get(row["offering"], "")
+        row["supplier_name"] = suppliers.get(row["supplier"], "")
+    return rows
+
+
+@get("/mine", name="mine")
+async def mine(request: Request) -> object:
+    now = clock.now()
+    customer_id = account_of(request)
+    customer = await identity.customer_by_id(customer_id) if customer_id else None
+    if customer is None:
+        device = await identity.device_customer(device_token_of(request), now)
+        return page(request, "pages/account/mine.html", customer=None, step="phone", values={"phone": device["phone"] if device else ""}, errors={})
+    bookings = await _bookings(customer["id"])
+    return page(
+        request,
+        "pages/account/mine.html",
+        customer=customer,
+        upcoming=[b for b in bookings if b["end"] > now and b["status"] == "confirmed"],
+        past=[b for b in bookings if not (b["end"] > now and b["status"] == "confirmed")],
+        device_remembered=device_token_of(request) is not None,
+        values={},
+        errors={},
+    )
+
+
+@post("/mine/code", name="mine_code")
+async def mine_code(request: Request) -> object:
+    data = await request.form()
+    raw = str(data.get("phone", ""))[:40]
+    language = language_of(request)
+    phone, problem = phone_error(raw.strip())
+    if problem:
+        return page(request, "pages/account/mine.html", status_code=422, customer=None, step="phone", values={"phone": raw}, errors={"phone": problem})
+    now = clock.now()
+    sent = await identity.request_code(
+        phone=phone, purpose=CODE_PURPOSE, subject=phone, client_ip=request.client.host if request.client else "", language=language, now=now
+    )
+    if not sent.ok:
+        status = 422 if sent.refusal is Refusal.COUNTRY else 429
+        return page(
+            request, "pages/account/mine.html", status_code=status, customer=None, step="phone",
+            values={"phone": raw}, errors={"phone": _refusal(language, sent.refusal, sent.retry_at)},
+        )
+    return page(request, "pages/account/mine.html", customer=None, step="code", values={"phone": phone}, errors={}, expires_at=sent.expires_at)
+
+
+@post("/mine/login", name="mine_login")
+async def mine_login(request: Request) -> object:
+    data = await request.form()
+    language = language_of(request)
+    phone, problem = phone_error(str(data.get("phone", ""))[:40].strip())
+    if problem:
+        return page(request, "pages/account/mine.html", status_code=422, customer=None, step="phone", values={}, errors={"phone": problem})
+    now = clock.now()
+    checked = await identity.check_code(phone=phone, purpose=CODE_PURPOSE, subject=phone, code=str(data.get("code", ""))[:20], now=now)
+    if not checked.ok:
+        return page(
+            request, "pages/account/mine.html", status_code=422, customer=None, step="code",
+            values={"phone": phone}, errors={"code": _refusal(language, checked.refusal, None)},
+        )
+    customer = await identity.customer_by_phone(phone)
+    if customer is None:
+        # A verified number with no bookings yet: nothing to show, say so.
+        return page(request, "pages/account/mine.html", customer=None, step="none", values={"phone": phone}, errors={})
+    return Redirect(path=FORM_ROUTE, status_code=303, cookies=[account_cookie(customer["id"])])
+
+
+@post("/mine/logout", name="mine_logout")
+async def mine_logout() -> Redirect:
+    return Redirect(path=FORM_ROUTE, status_code=303, cookies=[expired_cookie(ACCOUNT_COOKIE)])
+
+
+@post("/mine/forget-devices", name="mine_forget_devices")
+async def mine_forget_devices(request: Request) -> Redirect:
+    """Revoke every remembered device of this customer (this one included)."""
+    customer_id = account_of(request)
+    if customer_id:
+        await identity.forget_all_devices(customer_id, clock.now())
+    return Redirect(path=f"{FORM_ROUTE}?forgotten=1", status_code=303, cookies=[expired_cookie(DEVICE_COOKIE)])
