@@ -90,7 +90,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     settings = load()
     pooled = settings.is_postgres and settings.db_pool_size > 0
     if pooled:
-        await engine.start_connection_pool(max_size=settings.db_pool_size)
+        await engine.start_connection_pool(min_size=min(2, settings.db_pool_size), max_size=settings.db_pool_size)
     sweeper = asyncio.create_task(_sweep_holds())
     try:
         yield

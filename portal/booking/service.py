@@ -147,10 +147,14 @@ async def picker_view(
     sched = await schedules(ids)
     hol = norwegian_holidays(first, last)
     slots = free_slots(ctx.rules, sched, claims, seats, first_day=first, last_day=last, now=now, holidays=hol)
-    reasons = day_reasons(ctx.rules, sched, claims, seats, first_day=first, last_day=last, now=now, holidays=hol)
     by_day: dict[date, list[Slot]] = {}
     for slot in slots:
         by_day.setdefault(clock.to_local(slot.start).date(), []).append(slot)
+    # Reasons cost a second pass of the engine: only when some day is empty.
+    shown = [strip_start + timedelta(days=i) for i in range(strip_days)] if strip_start else [day]
+    reasons: dict[date, Reason] = {}
+    if any(d not in by_day for d in shown):
+        reasons = day_reasons(ctx.rules, sched, claims, seats, first_day=first, last_day=last, now=now, holidays=hol)
     strip = []
     if strip_start:
         for i in range(strip_days):
