@@ -1,0 +1,194 @@
+"""The outbox's rules as pure functions: who may get an SMS, how long to wait
+before the next try, what a message is called. No I/O here; `now` and the
+random source are arguments.
+
+Message life (OutboxMessage.status):
+
+    pending ──claim──> sending ──provider said yes──> sent
+       ^                  │ ──temporary error, tries left──> pending (next_attempt_at = now + backoff)
+       │                  │ ──permanent error / no tries left / too late──> failed (last_error says why)
+       │                  └ ──worker died: lease (locked_until) runs out──> claimable again
+       └── (a reminder whose booking is cancelled or moved) ──> cancelled
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+
+import phonenumbers
+
+from portal.lib.i18n import N_
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Topic(StrEnum):
+    CONFIRMATION = "confirmation"
+    REMINDER = "reminder"
+    CHANGE = "change"
+    CANCELLATION = "cancellation"
+    CODE = "code"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+#: The topics a booking's state change can cause (the reminder is scheduled by the confirmation).
+BOOKING_TOPICS = (Topic.CONFIRMATION, Topic.CHANGE, Topic.CANCELLATION)
+
+#: L31: SMS goes only to numbers of these countries (phonenumbers region codes).
+#: One table, so a country is added or removed in one place.
+SMS_REGIONS = frozenset({"NO", "DK", "SE", "PL", "GB", "PT", "GR", "HR", "CZ", "FO", "GL", "LT", "US", "TR"})
+
+#: L31: the sender name every SMS carries (alphanumeric sender ID).
+SMS_SENDER = "Reservation"
+
+#: Hours before the start a reminder goes out, unless the booking's frozen terms
+#: say otherwise (`terms["reminder_hours"]`).
+DEFAULT_REMINDER_HOURS = 24
+
+#: One-time codes are urgent and short-lived: retried quickly, never after they expire.
+CODE_BASE_DELAY_SECONDS = 2
+CODE_MAX_DELAY_SECONDS = 20
+
+
+def sms_allowed(e164: str) -> bool:
+    """May this number get an SMS from us (L31)? A valid number of a served country."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return False
+    if not phonenumbers.is_valid_number(number):
+        return False
+    return phonenumbers.region_code_for_number(number) in SMS_REGIONS
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, rand: random.Random | None = None) -> float:
+    """Delay before try number `attempt + 1`, after `attempt` failed tries (attempt ≥ 1).
+
+    Exponential (base · 2^(attempt−1), at most `cap`) with "equal jitter": a
+    random point in the upper half of that window. Workers that failed at the
+    same moment (an SMTP outage) therefore spread out when it ends, and the
+    wait never drops below half the exponential step.
+    """
+    if attempt < 1:
+        raise ValueError("attempt counts from 1")
+    window = min(float(cap), float(base) * (2 ** min(attempt - 1, 32)))
+    r = (rand or random).random()
+    return window / 2 + r * window / 2
+
+
+def reminder_at(start: datetime, hours: int) -> datetime:
+    return start - timedelta(hours=hours)
+
+
+def wants_reminder(start: datetime, hours: int, now: datetime) -> bool:
+    """A reminder only if the booking was made before the reminder time."""
+    return hours > 0 and now < reminder_at(start, hours)
+
+
+def _minute(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: pass UTC-aware datetimes")
+    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%MZ")
+
+
+def booking_dedupe_key(booking: dict, topic: Topic | str, channel: Channel | str) -> str:
+    """One row per (booking, event, channel); enqueuing the same event twice is a no-op.
+
+    Confirmation and cancellation happen once in a booking's life. A change and
+    the reminder belong to one version of the booking: the calendar SEQUENCE
+    (the caller bumps `ics_sequence` on every change) and the start time.
+    """
+    topic, channel = Topic(topic), Channel(channel)
+    if topic in (Topic.CHANGE, Topic.REMINDER):
+        return f"booking:{booking['id']}:{topic}:{booking['ics_sequence']}:{_minute(booking['start'])}:{channel}"
+    return f"booking:{booking['id']}:{topic}:{channel}"
+
+
+def code_dedupe_key(phone: str, code: str, now: datetime) -> str:
+    """A hash, so the code itself is not readable from the key."""
+    digest = hashlib.sha256(f"{phone}\x1f{code}\x1f{now.isoformat()}".encode()).hexdigest()[:32]
+    return f"code:{digest}"
+
+
+def message_id(outbox_id: int, dedupe_key: str, host: str) -> str:
+    """The Message-ID of an outbox email: the same on every try of the same row,
+    so a mail store (or a person) can tell a resend from a new message."""
+    digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:16]
+    return f"<outbox-{outbox_id}-{digest}@{host}>"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to write on a row after a try."""
+
+    status: Status
+    next_attempt_at: datetime | None = None
+    error: str = ""
+
+
+def after_failure(
+    *,
+    attempts: int,
+    max_attempts: int,
+    permanent: bool,
+    error: str,
+    now: datetime,
+    base: float,
+    cap: float,
+    expires_at: datetime | None = None,
+    rand: random.Random | None = None,
+) -> Outcome:
+    """A try failed: retry later, or park the message as failed with the error."""
+    if permanent:
+        return Outcome(Status.FAILED, error=error)
+    if attempts >= max_attempts:
+        return Outcome(Status.FAILED, error=f"gave up after {attempts} tries: {error}")
+    at = now + timedelta(seconds=backoff_seconds(attempts, base, cap, rand))
+    if expires_at is not None and at >= expires_at:
+        return Outcome(Status.FAILED, error=f"expired before it could be sent: {error}")
+    return Outcome(Status.PENDING, next_attempt_at=at, error=error)
+
+
+#: Twilio delivery states in the order they happen; a callback never moves a message backwards.
+DELIVERY_RANK = {
+    "accepted": 1,
+    "scheduled": 1,
+    "queued": 2,
+    "sending": 3,
+    "sent": 4,
+    "delivered": 5,
+    "undelivered": 5,
+    "failed": 5,
+    "read": 6,
+    "canceled": 5,
+}
+
+
+def newer_delivery_status(current: str, incoming: str) -> bool:
+    """Should a status callback saying `incoming` replace `current`? (late or repeated callbacks change nothing)"""
+    if incoming not in DELIVERY_RANK:
+        return False
+    return DELIVERY_RANK[incoming] > DELIVERY_RANK.get(current, 0)
+
+
+TOPIC_LABELS = {
+    Topic.CONFIRMATION: N_("Booking confirmation"),
+    Topic.REMINDER: N_("Reminder"),
+    Topic.CHANGE: N_("Booking changed"),
+    Topic.CANCELLATION: N_("Cancellation"),
+    Topic.CODE: N_("One-time code"),
+}
