@@ -11,7 +11,8 @@ import pytest
 
 from portal.lib.db import write_transaction
 from portal.notify import service, worker
-from portal.notify.domain import Status
+from portal.notify.domain import Channel, Status, Topic
+from portal.notify.messages import Draft
 from portal.notify.tables import DevMessage, OutboxMessage
 
 from tests.integration.test_notify_support import (  # noqa: F401 - fixtures
@@ -354,3 +355,70 @@ async def test_smtp_outage_only_delays_delivery():
         assert all(r["status"] == "sent" and r["attempts"] == 4 for r in await _rows())
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------- SMTP over TLS, with a login
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    """A throwaway certificate for 127.0.0.1, trusted by the client through SSL_CERT_FILE."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_smtp_with_tls_and_login(security, tls_files, monkeypatch):
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from tests.integration.test_notify_support import Mailbox, free_port
+
+    cert, key = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((mechanism, auth_data.login, session.ssl is not None))
+        return AuthResult(success=auth_data.login == b"portal" and auth_data.password == b"s3cret")
+
+    mailbox, port = Mailbox(), free_port()
+    tls = {"ssl_context": context} if security == "tls" else {"tls_context": context, "require_starttls": True}
+    # aiosmtpd only counts STARTTLS as TLS for AUTH; on an implicit-TLS port every byte is encrypted anyway.
+    controller = Controller(
+        mailbox, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=security == "starttls", **tls
+    )
+    controller.start()
+    try:
+        async with write_transaction():
+            await service.insert_drafts(
+                [Draft(Channel.EMAIL, Topic.CONFIRMATION, "tls@example.no", f"test:tls:{security}", "nb", {"subject": "Hei", "text": "Hei på deg"}, NOW)],
+                NOW,
+            )
+        settings = settings_with(mail={"backend": "smtp", "port": port, "security": security, "username": "portal", "password": "s3cret"})
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert.parent / "nothing-trusted.pem"))
+        assert await _drain_all(NOW, settings=settings) == 1
+        (row,) = await _rows()
+        assert row["status"] == "pending" and "CERTIFICATE_VERIFY_FAILED" in row["last_error"]  # certificates are checked
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        assert await _drain_all(row["next_attempt_at"], settings=settings) == 1
+    finally:
+        controller.stop()
+    (row,) = await _rows()
+    assert row["status"] == "sent", row["last_error"]
+    assert logins and logins[0][1] == b"portal"
+    if security == "starttls":
+        assert logins[0][2] is True  # the password went over TLS
+    (msg,) = mailbox.parsed()
+    assert msg.get_content().strip() == "Hei på deg"
