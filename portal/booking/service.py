@@ -302,6 +302,7 @@ def _terms_snapshot(ctx: OfferingContext) -> dict:
         "capacity": o["capacity"],
         "cancel_free_hours": o["cancel_free_hours"],
         "cancel_fee_percent": o["cancel_fee_percent"],
+        "reminder_hours": o["reminder_hours"],
         "withdrawal_class": o["withdrawal_class"],
         "supplier_terms": s["terms"],
     }

@@ -82,6 +82,7 @@ class Offering(Table):
     withdrawal_class = Varchar(length=30, default="standard")
     cancel_free_hours = Integer(default=24)
     cancel_fee_percent = Integer(default=0)
+    reminder_hours = Integer(default=24)  # 0: no reminder
     min_notice_min = Integer(default=60)
     max_advance_days = Integer(default=60)
     open_on_holidays = Boolean(default=False)

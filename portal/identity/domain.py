@@ -14,24 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-import phonenumbers
-
 from portal.lib.i18n import N_
+from portal.notify.domain import sms_allowed
 
 CODE_DIGITS = 6
-
-#: L31: the countries the portal sends SMS to (ISO 3166 region codes).
-SMS_REGIONS = frozenset({"NO", "DK", "SE", "PL", "GB", "PT", "GR", "HR", "CZ", "FO", "GL", "LT", "US", "TR"})
-
-
-def sms_allowed(e164: str) -> bool:
-    """May this number receive SMS from us (L31)?"""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.region_code_for_number(number) in SMS_REGIONS
-
 
 def new_code() -> str:
     return f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
