@@ -42,7 +42,7 @@
   // A form that came back with errors: focus its summary, which links to the fields.
   document.addEventListener("DOMContentLoaded", function () {
     var summary = document.getElementById("form-errors");
-    if (summary) summary.focus();
+    if (summary && !summary.hidden) summary.focus();
   });
 
   // Avoid double submits of a booking form on a slow connection.
