@@ -10,9 +10,8 @@ from portal.booking.forms import phone_error
 from portal.booking.tables import Booking
 from portal.catalogue.tables import Offering, Supplier
 from portal.identity import service as identity
-from portal.identity.domain import REFUSAL_TEXT, Refusal
+from portal.identity.domain import Refusal
 from portal.lib import clock
-from portal.lib.i18n import translations
 from portal.web.render import language_of, page
 from portal.web.security import (
     ACCOUNT_COOKIE,
@@ -25,11 +24,6 @@ from portal.web.security import (
 
 CODE_PURPOSE = "login"
 FORM_ROUTE = "/mine"
-
-
-def _refusal(language: str, refusal: Refusal, retry_at) -> str:
-    text = translations(language).gettext(REFUSAL_TEXT[refusal])
-    return text % {"time": clock.fmt_time(retry_at, language)} if retry_at and "%(time)s" in text else text
 
 
 async def _bookings(customer_id: int) -> list[dict]:
@@ -91,7 +85,7 @@ async def mine_code(request: Request) -> object:
         status = 422 if sent.refusal is Refusal.COUNTRY else 429
         return page(
             request, "pages/account/mine.html", status_code=status, customer=None, step="phone",
-            values={"phone": raw}, errors={"phone": _refusal(language, sent.refusal, sent.retry_at)},
+            values={"phone": raw}, errors={"phone": identity.refusal_text(language, sent.refusal, sent.retry_at)},
         )
     return page(request, "pages/account/mine.html", customer=None, step="code", values={"phone": phone}, errors={}, expires_at=sent.expires_at)
 
@@ -108,7 +102,7 @@ async def mine_login(request: Request) -> object:
     if not checked.ok:
         return page(
             request, "pages/account/mine.html", status_code=422, customer=None, step="code",
-            values={"phone": phone}, errors={"code": _refusal(language, checked.refusal, None)},
+            values={"phone": phone}, errors={"code": identity.refusal_text(language, checked.refusal, None)},
         )
     customer = await identity.customer_by_phone(phone)
     if customer is None:

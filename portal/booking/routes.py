@@ -19,7 +19,7 @@ from portal.booking import domain, service
 from portal.booking.calendar import booking_ics
 from portal.booking.forms import parse_checkout
 from portal.identity import service as identity
-from portal.identity.domain import REFUSAL_TEXT, Refusal
+from portal.identity.domain import Refusal
 from portal.catalogue.domain import CATEGORIES
 from portal.catalogue.service import OfferingContext, offering_context, offering_context_by_id
 from portal.lib import clock
@@ -216,11 +216,6 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _refusal_text(language: str, refusal, retry_at: datetime | None) -> str:
-    text = translations(language).gettext(REFUSAL_TEXT[refusal])
-    return text % {"time": clock.fmt_time(retry_at, language)} if retry_at and "%(time)s" in text else text
-
-
 @get("/checkout/{token:str}", name="checkout")
 async def checkout_page(request: Request, token: str) -> object:
     booking, ctx = await _hold_and_context(token)
@@ -265,7 +260,7 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
                 phone=result.phone_e164, purpose=CODE_PURPOSE, subject=token, client_ip=_client_ip(request), language=language, now=now
             )
             if not sent.ok:
-                errors["phone"] = _refusal_text(language, sent.refusal, sent.retry_at)
+                errors["phone"] = identity.refusal_text(language, sent.refusal, sent.retry_at)
                 status = 422 if sent.refusal is Refusal.COUNTRY else 429
         return page(
             request,
@@ -291,7 +286,7 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
                 await service.mark_phone_verified(booking["id"], result.phone_e164, now)
                 booking = await service.get_by_hold_token(token)
             else:
-                result.errors["code"] = _refusal_text(language, checked.refusal, None)
+                result.errors["code"] = identity.refusal_text(language, checked.refusal, None)
 
     async def invalid() -> object:
         return page(

@@ -10,8 +10,16 @@ from datetime import datetime, timedelta
 from portal.identity import domain
 from portal.identity.domain import Limits, Refusal
 from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
+from portal.lib import clock
 from portal.lib.db import write_transaction
+from portal.lib.i18n import translations
 from portal.settings import load as load_settings
+
+
+def refusal_text(language: str, refusal: Refusal, retry_at: datetime | None) -> str:
+    """What the customer is told, in their language, with the time to try again."""
+    text = translations(language).gettext(domain.REFUSAL_TEXT[refusal])
+    return text % {"time": clock.fmt_time(retry_at, language)} if retry_at and "%(time)s" in text else text
 
 
 def limits() -> Limits:
