@@ -345,43 +345,47 @@ async def hold(
     end = start + timedelta(minutes=o["duration_min"])
     vat = split_vat(o["price_ore"], o["vat_rate_bp"])
     for candidate in candidates:
-        try:
-            async with write_transaction():
-                await release_expired(now)
-                for row in existing:
-                    await _release(row["id"], Event.ABANDON, now)
-                reference = await _unused_reference()
-                inserted = await Booking.insert(
-                    Booking(
-                        reference=reference,
-                        supplier=ctx.supplier["id"],
-                        offering=o["id"],
-                        resource=candidate,
-                        start=start,
-                        end=end,
-                        buffer_before_min=o["buffer_before_min"],
-                        buffer_after_min=o["buffer_after_min"],
-                        seats=1,
-                        status=Status.HELD.value,
-                        hold_token=domain.new_token(),
-                        visitor=visitor,
-                        hold_expires_at=domain.hold_expiry(now, hold_minutes),
-                        price_ore=o["price_ore"],
-                        vat_rate_bp=o["vat_rate_bp"],
-                        vat_ore=vat.vat_ore,
-                        payment_method="onsite",
-                        terms=_terms_snapshot(ctx),
-                        consents={},
-                        created_at=now,
-                        updated_at=now,
-                    )
-                ).returning(Booking.id)
-                booking_id = inserted[0]["id"]
-                await _claim(ctx, booking_id, candidate, start, end, 1)
-            # Committed: the old holds are released for good.
-            return await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
-        except SlotTaken:
-            continue
+        for retry in (False, True):
+            try:
+                async with write_transaction():
+                    for row in existing:
+                        await _release(row["id"], Event.ABANDON, now)
+                    reference = await _unused_reference()
+                    inserted = await Booking.insert(
+                        Booking(
+                            reference=reference,
+                            supplier=ctx.supplier["id"],
+                            offering=o["id"],
+                            resource=candidate,
+                            start=start,
+                            end=end,
+                            buffer_before_min=o["buffer_before_min"],
+                            buffer_after_min=o["buffer_after_min"],
+                            seats=1,
+                            status=Status.HELD.value,
+                            hold_token=domain.new_token(),
+                            visitor=visitor,
+                            hold_expires_at=domain.hold_expiry(now, hold_minutes),
+                            price_ore=o["price_ore"],
+                            vat_rate_bp=o["vat_rate_bp"],
+                            vat_ore=vat.vat_ore,
+                            payment_method="onsite",
+                            terms=_terms_snapshot(ctx),
+                            consents={},
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    ).returning(Booking.id)
+                    booking_id = inserted[0]["id"]
+                    await _claim(ctx, booking_id, candidate, start, end, 1)
+                # Committed: the old holds are released for good.
+                return await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
+            except SlotTaken:
+                # The engine already ignores expired holds, but their claims
+                # stay until released: free them and try this resource again.
+                if not retry and await release_expired(now):
+                    continue
+                break
     raise SlotTaken()
 
 

@@ -172,3 +172,22 @@ async def test_the_catalogue_cache_serves_repeat_reads_until_it_expires(monkeypa
     await catalogue.schedules([1, 2])
     assert len(calls) == 2
     catalogue.clear_cache()
+
+
+async def test_the_hold_path_itself_frees_an_expired_holds_claims(clean_bookings):
+    """No sweeper: the claims of an expired hold are released by the next
+    customer's hold of the same time, which then succeeds."""
+    from portal.booking import service
+    from portal.booking.tables import Booking
+    from portal.catalogue.service import offering_context
+
+    ctx = await offering_context("lunde-radgivning", "videokonsultasjon")
+    now = clock.now()
+    day = clock.local_today(now) + datetime.timedelta(days=3)
+    slot = (await service.slots_between(ctx, day, day + datetime.timedelta(days=7), now))[0]
+    first = await service.hold(ctx, slot.start, None, "visitor-a", now, 10)
+    later = now + datetime.timedelta(minutes=11)
+    second = await service.hold(ctx, slot.start, None, "visitor-b", later, 10)
+    assert second["id"] != first["id"]
+    statuses = {r["id"]: r["status"] for r in await Booking.select(Booking.id, Booking.status)}
+    assert statuses == {first["id"]: "released", second["id"]: "held"}
