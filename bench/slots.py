@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import gzip
 import json
-import os
 import random
 import re
 import shutil
@@ -40,7 +39,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from datetime import date, datetime, time as dtime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

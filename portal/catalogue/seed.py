@@ -14,7 +14,7 @@ wall times, `created_at` is UTC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from portal.catalogue.tables import (
