@@ -116,12 +116,6 @@ def session_key(offering_id: int, resource_id: int, start: datetime) -> str:
 
 
 @dataclass(frozen=True)
-class CancellationTerms:
-    free_hours: int
-    fee_percent: int
-
-
-@dataclass(frozen=True)
 class WithdrawalInfo:
     """What the customer is told about the right of withdrawal (L4, L6)."""
 

@@ -73,7 +73,7 @@ async def _occupancy(ctx: OfferingContext, start: datetime, end: datetime, now: 
         Booking.hold_expires_at,
     ).where(
         Booking.resource.is_in(ctx.resource_ids)
-        & Booking.status.is_in([Status.HELD.value, Status.CONFIRMED.value])
+        & Booking.status.is_in([s.value for s in domain.OCCUPYING])
         & (Booking.start < end + margin)
         & (Booking.start > start - margin)
         & (Booking.end > start - margin)
