@@ -1,0 +1,1 @@
+"""Payments: Vipps MobilePay reservations, captures and refunds."""
