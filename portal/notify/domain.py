@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
@@ -38,6 +39,10 @@ class Topic(StrEnum):
     CHANGE = "change"
     CANCELLATION = "cancellation"
     CODE = "code"
+    #: Approved in Vipps after the hold expired and someone else took the time; the reservation is cancelled.
+    SLOT_LOST = "slot_lost"
+    #: Taking the payment in Vipps failed (e.g. the reservation lapsed before capture); the supplier is told too.
+    PAYMENT_PROBLEM = "payment_problem"
 
 
 class Channel(StrEnum):
@@ -47,6 +52,16 @@ class Channel(StrEnum):
 
 #: The topics a booking's state change can cause (the reminder is scheduled by the confirmation).
 BOOKING_TOPICS = (Topic.CONFIRMATION, Topic.CHANGE, Topic.CANCELLATION)
+
+#: Topics the payments code causes. No reminders, no calendar file; they leave reminders alone.
+PAYMENT_TOPICS = (Topic.SLOT_LOST, Topic.PAYMENT_PROBLEM)
+
+#: Who an outbox row is for. Every topic goes to the customer; a payment problem also to the supplier.
+CUSTOMER = "customer"
+SUPPLIER = "supplier"
+
+#: In the dedupe key of every row for the supplier, and in no customer's key.
+SUPPLIER_KEY_MARK = ":supplier:"
 
 #: L31: SMS goes only to numbers of these countries (phonenumbers region codes).
 #: One table, so a country is added or removed in one place.
@@ -105,16 +120,57 @@ def _minute(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%MZ")
 
 
-def booking_dedupe_key(booking: dict, topic: Topic | str, channel: Channel | str) -> str:
+#: A caller's dedupe suffix goes into the key as it is when it looks like this; otherwise as a hash.
+_PLAIN_SUFFIX = re.compile(r"[A-Za-z0-9._-]{1,80}")
+
+
+def _suffix_part(suffix: str) -> str:
+    if _PLAIN_SUFFIX.fullmatch(suffix):
+        return suffix
+    return "h-" + hashlib.sha256(suffix.encode()).hexdigest()[:32]
+
+
+def _stamp(moment: datetime | str | None) -> str:
+    if moment is None:
+        return "none"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: pass UTC-aware datetimes")
+    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+
+
+def booking_dedupe_key(
+    booking: dict,
+    topic: Topic | str,
+    channel: Channel | str,
+    *,
+    suffix: str = "",
+    audience: str = CUSTOMER,
+) -> str:
     """One row per (booking, event, channel); enqueuing the same event twice is a no-op.
 
     Confirmation and cancellation happen once in a booking's life. A change and
     the reminder belong to one version of the booking: the calendar SEQUENCE
     (the caller bumps `ics_sequence` on every change) and the start time.
+    A lost slot happens at most once (the booking was never confirmed).
+
+    A payment problem can happen again later for the same booking, so its key
+    names the event: `suffix` (the caller passes something that is the same
+    when the same event is enqueued again, e.g. the failed operation's
+    idempotency key), or, without one, the booking's `updated_at`. Its
+    supplier email has a key of its own (`audience="supplier"`). Other
+    topics ignore `suffix` and `audience`: their keys are as they always were.
     """
     topic, channel = Topic(topic), Channel(channel)
+    if audience not in (CUSTOMER, SUPPLIER):
+        raise ValueError(f"unknown audience {audience!r}")
     if topic in (Topic.CHANGE, Topic.REMINDER):
         return f"booking:{booking['id']}:{topic}:{booking['ics_sequence']}:{_minute(booking['start'])}:{channel}"
+    if topic is Topic.PAYMENT_PROBLEM:
+        event = _suffix_part(suffix) if suffix else f"updated-{_stamp(booking.get('updated_at'))}"
+        separator = SUPPLIER_KEY_MARK if audience == SUPPLIER else ":"
+        return f"booking:{booking['id']}:{topic}:{event}{separator}{channel}"
     return f"booking:{booking['id']}:{topic}:{channel}"
 
 
@@ -191,4 +247,6 @@ TOPIC_LABELS = {
     Topic.CHANGE: N_("Booking changed"),
     Topic.CANCELLATION: N_("Cancellation"),
     Topic.CODE: N_("One-time code"),
+    Topic.SLOT_LOST: N_("Time taken"),
+    Topic.PAYMENT_PROBLEM: N_("Payment problem"),
 }

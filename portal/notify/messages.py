@@ -5,7 +5,12 @@ never rewrites a message already in the outbox).
 
 Times are shown in Europe/Oslo (portal.lib.clock); amounts with
 portal.lib.money. Service messages only: no advertising, no third-party
-links (L28, L31). The only link is the booking's own manage page.
+links (L28, L31). The only links are the booking's own manage page and,
+when a paid-for time was lost, the offering's page to choose another time.
+
+The payment topics (slot_lost, payment_problem) carry no calendar file and
+touch no reminders. A payment problem is also told to the supplier, in an
+email of its own (always Bokmål: suppliers are Norwegian businesses).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -24,7 +30,10 @@ from portal.lib import clock
 from portal.lib.i18n import N_, translations
 from portal.lib.money import format_nok
 from portal.notify.domain import (
+    BOOKING_TOPICS,
     DEFAULT_REMINDER_HOURS,
+    PAYMENT_TOPICS,
+    SUPPLIER,
     Channel,
     Status,
     Topic,
@@ -42,7 +51,20 @@ SUBJECTS = {
     Topic.REMINDER: N_("Reminder: %(what)s, %(when)s"),
     Topic.CHANGE: N_("Booking changed: %(what)s, now %(when)s"),
     Topic.CANCELLATION: N_("Booking cancelled: %(what)s, %(when)s"),
+    Topic.SLOT_LOST: N_("Your time was taken: %(what)s, %(when)s"),
+    Topic.PAYMENT_PROBLEM: N_("Payment problem: %(what)s, %(when)s"),
 }
+
+#: Subjects of the emails to the supplier (rendered in Bokmål).
+SUPPLIER_SUBJECTS = {
+    Topic.PAYMENT_PROBLEM: N_("Payment failed for booking %(ref)s: %(what)s, %(when)s"),
+}
+
+#: The language of emails to suppliers.
+SUPPLIER_LANGUAGE = "nb"
+
+#: The events a booking row causes messages for (the reminder comes with a confirmation or change).
+BOOKING_EVENTS = BOOKING_TOPICS + PAYMENT_TOPICS
 
 #: Email topics that carry the calendar file, and its iTIP method.
 ICS_METHODS = {Topic.CONFIRMATION: "REQUEST", Topic.CHANGE: "REQUEST", Topic.CANCELLATION: "CANCEL"}
@@ -104,8 +126,28 @@ def reminder_hours(booking: dict) -> int:
     return DEFAULT_REMINDER_HOURS if value is None else int(value)
 
 
-def view(booking: dict, *, supplier_name: str, base_url: str, language: str) -> dict:
-    """What the templates show, formatted for the language (Europe/Oslo times)."""
+def rebook_url(base_url: str, supplier_slug: str, offering_slug: str) -> str:
+    """Where to choose another time: the offering's page (the supplier's page, the front page as fallbacks)."""
+    if supplier_slug and offering_slug:
+        return f"{base_url}/s/{quote(supplier_slug, safe='')}/{quote(offering_slug, safe='')}"
+    if supplier_slug:
+        return f"{base_url}/s/{quote(supplier_slug, safe='')}"
+    return base_url
+
+
+def view(
+    booking: dict,
+    *,
+    supplier_name: str,
+    base_url: str,
+    language: str,
+    supplier_slug: str = "",
+    offering_slug: str = "",
+) -> dict:
+    """What the templates show, formatted for the language (Europe/Oslo times).
+
+    `supplier_slug` and `offering_slug` (not on the booking row) make `rebook_url`.
+    """
     t = translations(language)
     terms = _terms(booking)
     s = terms.get("supplier") or {}
@@ -134,6 +176,10 @@ def view(booking: dict, *, supplier_name: str, base_url: str, language: str) -> 
         "cancellation": t.ngettext(cancel.singular, cancel.plural, cancel.count) % cancel.args,
         "withdrawal": withdrawal,
         "manage_url": manage_url,
+        "has_manage_page": bool(booking.get("manage_token")),
+        "rebook_url": rebook_url(base_url, supplier_slug, offering_slug),
+        "customer_phone": phone_text(booking["phone"]) if booking.get("phone") else "",
+        "customer_email": booking.get("email") or "",
         "supplier": {
             "legal_name": s.get("legal_name", name),
             "org_number": org_number_text(s.get("org_number", "")),
@@ -165,12 +211,28 @@ def _ics(booking: dict, v: dict, topic: Topic, *, host: str, now: datetime, lang
     return body.decode("utf-8"), method
 
 
-def email_payload(booking: dict, topic: Topic, *, supplier_name: str, base_url: str, now: datetime) -> dict:
+def email_payload(
+    booking: dict,
+    topic: Topic,
+    *,
+    supplier_name: str,
+    base_url: str,
+    now: datetime,
+    supplier_slug: str = "",
+    offering_slug: str = "",
+) -> dict:
     language = booking.get("language") or "nb"
     t = translations(language)
-    v = view(booking, supplier_name=supplier_name, base_url=base_url, language=language)
+    v = view(
+        booking,
+        supplier_name=supplier_name,
+        base_url=base_url,
+        language=language,
+        supplier_slug=supplier_slug,
+        offering_slug=offering_slug,
+    )
     subject = t.gettext(SUBJECTS[topic]) % {"what": v["what"], "when": v["when"]}
-    context = {"b": v, "s": v["supplier"], "subject": subject, "topic": str(topic)}
+    context = {"b": v, "s": v["supplier"], "subject": subject, "topic": str(topic), "audience": "customer"}
     payload = {
         "subject": subject,
         "text": render(f"email/{topic}.txt", language, **context),
@@ -184,37 +246,85 @@ def email_payload(booking: dict, topic: Topic, *, supplier_name: str, base_url: 
     return payload
 
 
-def sms_payload(booking: dict, topic: Topic, *, supplier_name: str, base_url: str) -> dict:
-    language = booking.get("language") or "nb"
+def supplier_email_payload(booking: dict, topic: Topic, *, supplier_name: str, base_url: str) -> dict:
+    """The email to the supplier about one of its bookings, in Bokmål: the same
+    template as the customer's, with `audience` "supplier". No Reply-To: the
+    customer's contact details are in the text."""
+    language = SUPPLIER_LANGUAGE
+    t = translations(language)
     v = view(booking, supplier_name=supplier_name, base_url=base_url, language=language)
+    subject = t.gettext(SUPPLIER_SUBJECTS[topic]) % {"ref": v["reference"], "what": v["what"], "when": v["when"]}
+    context = {"b": v, "s": v["supplier"], "subject": subject, "topic": str(topic), "audience": SUPPLIER}
+    return {
+        "subject": subject,
+        "text": render(f"email/{topic}.txt", language, **context),
+        "html": render(f"email/{topic}.html", language, **context),
+    }
+
+
+def sms_payload(
+    booking: dict,
+    topic: Topic,
+    *,
+    supplier_name: str,
+    base_url: str,
+    supplier_slug: str = "",
+    offering_slug: str = "",
+) -> dict:
+    language = booking.get("language") or "nb"
+    v = view(
+        booking,
+        supplier_name=supplier_name,
+        base_url=base_url,
+        language=language,
+        supplier_slug=supplier_slug,
+        offering_slug=offering_slug,
+    )
     return {"text": render(f"sms/{topic}.txt", language, b=v).strip()}
 
 
-def booking_drafts(booking: dict, topic: Topic | str, *, supplier_name: str, base_url: str, now: datetime) -> list[Draft]:
+def booking_drafts(
+    booking: dict,
+    topic: Topic | str,
+    *,
+    supplier_name: str,
+    base_url: str,
+    now: datetime,
+    supplier_slug: str = "",
+    offering_slug: str = "",
+    supplier_email: str = "",
+    dedupe_suffix: str = "",
+) -> list[Draft]:
     """Every row one booking event causes: email and SMS (each when the booking
     has the address), and, for a confirmation or change, the reminder pair due
-    `reminder_hours` before the start (none when that moment has passed)."""
+    `reminder_hours` before the start (none when that moment has passed).
+
+    slot_lost links to the offering's page (`supplier_slug`, `offering_slug`).
+    payment_problem also emails the supplier (`supplier_email`, when it has
+    one); its keys include `dedupe_suffix` (see `booking_dedupe_key`).
+    """
     topic = Topic(topic)
-    if topic not in (Topic.CONFIRMATION, Topic.CHANGE, Topic.CANCELLATION):
+    if topic not in BOOKING_EVENTS:
         raise ValueError(f"not a booking event: {topic}")
     topics = [topic]
     hours = reminder_hours(booking)
     if topic in (Topic.CONFIRMATION, Topic.CHANGE) and wants_reminder(booking["start"], hours, now):
         topics.append(Topic.REMINDER)
     language = booking.get("language") or "nb"
+    links = {"supplier_slug": supplier_slug, "offering_slug": offering_slug}
     drafts: list[Draft] = []
     for current in topics:
         due = reminder_at(booking["start"], hours) if current is Topic.REMINDER else now
         # A reminder is pointless once the appointment has started.
         expires = {"expires_at": booking["start"].isoformat()} if current is Topic.REMINDER else {}
         if booking.get("email"):
-            payload = email_payload(booking, current, supplier_name=supplier_name, base_url=base_url, now=now)
+            payload = email_payload(booking, current, supplier_name=supplier_name, base_url=base_url, now=now, **links)
             drafts.append(
                 Draft(
                     channel=Channel.EMAIL,
                     topic=current,
                     recipient=booking["email"],
-                    dedupe_key=booking_dedupe_key(booking, current, Channel.EMAIL),
+                    dedupe_key=booking_dedupe_key(booking, current, Channel.EMAIL, suffix=dedupe_suffix),
                     language=language,
                     payload={**payload, **expires},
                     next_attempt_at=due,
@@ -222,14 +332,14 @@ def booking_drafts(booking: dict, topic: Topic | str, *, supplier_name: str, bas
                 )
             )
         if booking.get("phone"):
-            payload = sms_payload(booking, current, supplier_name=supplier_name, base_url=base_url)
+            payload = sms_payload(booking, current, supplier_name=supplier_name, base_url=base_url, **links)
             allowed = sms_allowed(booking["phone"])
             drafts.append(
                 Draft(
                     channel=Channel.SMS,
                     topic=current,
                     recipient=booking["phone"],
-                    dedupe_key=booking_dedupe_key(booking, current, Channel.SMS),
+                    dedupe_key=booking_dedupe_key(booking, current, Channel.SMS, suffix=dedupe_suffix),
                     language=language,
                     payload={**payload, **expires},
                     next_attempt_at=due,
@@ -238,6 +348,19 @@ def booking_drafts(booking: dict, topic: Topic | str, *, supplier_name: str, bas
                     last_error="" if allowed else NOT_ALLOWED_SMS,
                 )
             )
+    if topic in SUPPLIER_SUBJECTS and supplier_email:
+        drafts.append(
+            Draft(
+                channel=Channel.EMAIL,
+                topic=topic,
+                recipient=supplier_email,
+                dedupe_key=booking_dedupe_key(booking, topic, Channel.EMAIL, suffix=dedupe_suffix, audience=SUPPLIER),
+                language=SUPPLIER_LANGUAGE,
+                payload=supplier_email_payload(booking, topic, supplier_name=supplier_name, base_url=base_url),
+                next_attempt_at=now,
+                booking_id=booking["id"],
+            )
+        )
     return drafts
 
 

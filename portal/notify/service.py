@@ -15,6 +15,12 @@ any other row. A change or a cancellation sets the pending reminders of the
 old time to `cancelled` (a change enqueues new ones for the new time). No
 scheduler, nothing to keep in sync: a reminder is cancelled in the same
 transaction that cancels the booking.
+
+The payments code enqueues two more topics the same way: `slot_lost` (the
+customer approved in Vipps after the hold had expired and the time was
+taken; the reservation is cancelled) and `payment_problem` (taking the
+payment failed; the supplier gets an email too). Neither schedules nor
+cancels reminders, and neither carries a calendar file.
 """
 
 from __future__ import annotations
@@ -23,10 +29,10 @@ import json
 import logging
 from datetime import datetime
 
-from portal.catalogue.tables import Supplier
+from portal.catalogue.tables import Offering, Supplier
 from portal.lib import clock
 from portal.notify import messages
-from portal.notify.domain import DELIVERY_RANK, Channel, Status, Topic, newer_delivery_status
+from portal.notify.domain import DELIVERY_RANK, SUPPLIER_KEY_MARK, Channel, Status, Topic, newer_delivery_status
 from portal.notify.tables import OutboxMessage
 from portal.settings import load as load_settings
 
@@ -65,35 +71,77 @@ async def insert_drafts(drafts: list[messages.Draft], now: datetime) -> None:
     ).on_conflict(target=OutboxMessage.dedupe_key, action="DO NOTHING")
 
 
-async def _supplier_name(booking: dict) -> str:
-    supplier_id = booking.get("supplier")
-    if isinstance(supplier_id, dict):
-        supplier_id = supplier_id.get("id")
+def _id_of(value: object) -> object:
+    """A foreign key as a row holds it: the id, or a joined dict with an id."""
+    return value.get("id") if isinstance(value, dict) else value
+
+
+async def _supplier(booking: dict) -> dict:
+    """The supplier's display name, slug and email ({} when the booking has none)."""
+    supplier_id = _id_of(booking.get("supplier"))
     if supplier_id is None:
+        return {}
+    row = await Supplier.select(Supplier.name, Supplier.slug, Supplier.email).where(Supplier.id == supplier_id).first()
+    return row or {}
+
+
+async def _offering_slug(booking: dict) -> str:
+    offering_id = _id_of(booking.get("offering"))
+    if offering_id is None:
         return ""
-    row = await Supplier.select(Supplier.name).where(Supplier.id == supplier_id).first()
-    return row["name"] if row else ""
+    row = await Offering.select(Offering.slug).where(Offering.id == offering_id).first()
+    return row["slug"] if row else ""
 
 
-async def enqueue_booking_messages(booking: dict, topic: str, now: datetime) -> None:
-    """Call INSIDE the write transaction that confirms, changes or cancels the booking.
+async def enqueue_booking_messages(booking: dict, topic: str, now: datetime, *, dedupe_suffix: str = "") -> None:
+    """Call INSIDE the write transaction that confirms, changes or cancels the booking
+    (or, for the payment topics, that records what happened to its payment).
 
     `booking` is the booking row as it is after the change (a dict from
-    `Booking.select()`: id, reference, supplier, start, end, language, phone,
-    email, customer_name, price_ore, manage_token, ics_sequence, terms).
-    `topic`: confirmation | change | cancellation. Bump `ics_sequence` before
-    calling for a change or a cancellation (calendars ignore an update with
-    an old SEQUENCE, and the change's dedupe key includes it).
+    `Booking.select()`: id, reference, supplier, offering, start, end,
+    language, phone, email, customer_name, price_ore, manage_token,
+    ics_sequence, terms, updated_at; `manage_token` may be None for a
+    booking that was never confirmed).
+    `topic`: confirmation | change | cancellation | slot_lost | payment_problem.
+    Bump `ics_sequence` before calling for a change or a cancellation
+    (calendars ignore an update with an old SEQUENCE, and the change's dedupe
+    key includes it).
 
     Email when the booking has an email address, SMS when it has a phone
     number in an L31 country (otherwise the SMS row is parked as failed with
     the reason); a confirmation or change also schedules the reminders.
+
+    - slot_lost: the time was taken before the Vipps payment was finished and
+      the reservation is cancelled; links to the offering's page to choose
+      another time. At most once per booking.
+    - payment_problem: taking the payment in Vipps failed; the customer is
+      told the supplier will be in touch, and the supplier (Supplier.email)
+      gets an email in Bokmål with the customer's contact details. It may
+      happen more than once for a booking: pass `dedupe_suffix`, the same
+      for the same failure (e.g. the failed operation's idempotency key), a
+      new one for a new failure. Without it the booking's `updated_at` tells
+      failures apart.
+
+    `dedupe_suffix` is used by payment_problem only; the other topics' keys
+    do not change.
     """
     topic = Topic(topic)
     now = _utc(now)
     settings = load_settings()
+    supplier = await _supplier(booking)
+    offering_slug = await _offering_slug(booking) if topic is Topic.SLOT_LOST else ""
+    if topic is Topic.PAYMENT_PROBLEM and not supplier.get("email"):
+        log.warning("booking %s: payment problem, but the supplier has no email address to tell", booking["id"])
     drafts = messages.booking_drafts(
-        booking, topic, supplier_name=await _supplier_name(booking), base_url=settings.base_url, now=now
+        booking,
+        topic,
+        supplier_name=supplier.get("name", ""),
+        base_url=settings.base_url,
+        now=now,
+        supplier_slug=supplier.get("slug", ""),
+        offering_slug=offering_slug,
+        supplier_email=supplier.get("email", "") if topic is Topic.PAYMENT_PROBLEM else "",
+        dedupe_suffix=dedupe_suffix,
     )
     if topic in (Topic.CHANGE, Topic.CANCELLATION):
         keep = [d.dedupe_key for d in drafts if d.topic is Topic.REMINDER]
@@ -145,7 +193,9 @@ LOG_COLUMNS = (
 
 
 async def delivery_log(booking_id: int) -> list[dict]:
-    """What was sent for a booking, when, to whom, and how it went; oldest first.
+    """What was sent to the customer about a booking, when, to whom, and how it
+    went; oldest first. Messages to the supplier about it (a payment problem)
+    are not listed: this is the customer's log.
 
     Each entry: id, channel, topic, recipient, language, status, attempts,
     next_attempt_at (when a pending row is due: the reminder's time, or the
@@ -155,6 +205,7 @@ async def delivery_log(booking_id: int) -> list[dict]:
     rows = await (
         OutboxMessage.select(*LOG_COLUMNS)
         .where(OutboxMessage.booking == booking_id)
+        .where(OutboxMessage.dedupe_key.not_like(f"%{SUPPLIER_KEY_MARK}%"))
         .order_by(OutboxMessage.created_at)
         .order_by(OutboxMessage.id)
         .output(load_json=True)
