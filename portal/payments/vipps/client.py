@@ -310,7 +310,7 @@ class VippsClient:
                 PaymentEventInfo(
                     reference=item["reference"],
                     psp_reference=item["pspReference"],
-                    name=item["name"],
+                    name=item.get("name") or item["paymentAction"],  # older answers used paymentAction
                     amount_ore=_ore(item["amount"]),
                     timestamp=_timestamp(item["timestamp"]),
                     idempotency_key=item.get("idempotencyKey"),
