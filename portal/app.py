@@ -24,6 +24,8 @@ from portal.booking.service import release_expired
 from portal.catalogue import routes as catalogue_routes
 from portal.notify import routes as notify_routes
 from portal.notify import worker as outbox_worker
+from portal.payments import routes as payment_routes
+from portal.payments import service as payments
 from portal.lib import clock, db
 from portal.lib.i18n import LANGUAGES
 from portal.settings import ROOT, Settings, load
@@ -74,12 +76,16 @@ def _error_page(request: Request, exc: Exception) -> object:
 
 
 async def _sweep_holds(interval: float = 30.0) -> None:
-    """Free the time of abandoned holds in the background."""
+    """Free the time of abandoned holds, and reconcile payments, in the background."""
     while True:
         try:
             await release_expired(clock.now())
         except Exception:  # noqa: BLE001 - keep sweeping; logged
             log.exception("hold sweeper failed")
+        try:
+            await payments.reconcile(clock.now())
+        except Exception:  # noqa: BLE001 - Vipps or the database away for a moment
+            log.exception("payment reconciler failed")
         await asyncio.sleep(interval)
 
 
@@ -114,10 +120,40 @@ def _template_engine() -> JinjaTemplateEngine:
     return JinjaTemplateEngine.from_environment(environment)
 
 
+def dev_vipps(settings: Settings):
+    """The local stand-in for Vipps, served by this app under /dev/vipps; it
+    signs its webhooks to our own /hooks/vipps."""
+    from portal.payments.vipps.devserver import DevVipps
+
+    v = settings.vipps
+    return DevVipps(
+        client_id=v.client_id,
+        client_secret=v.client_secret,
+        subscription_key=v.subscription_key,
+        merchant_serial_number=v.merchant_serial_number,
+        webhook_url=f"{settings.base_url}/hooks/vipps",
+        webhook_secret=v.webhook_secret,
+        public_base=settings.base_url,
+    )
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load()
+    extra: list = []
+    if settings.vipps.backend == "dev" and settings.vipps.base_url == f"{settings.base_url}/dev/vipps":
+        from portal.payments.vipps.devserver import dev_vipps_router
+
+        extra.append(dev_vipps_router(dev_vipps(settings)))
     return Litestar(
         route_handlers=[
+            *extra,
+            payment_routes.payment_return,
+            payment_routes.payment_status,
+            payment_routes.vipps_webhook,
+            payment_routes.cancel_page,
+            payment_routes.cancel_booking,
+            payment_routes.backoffice_booking,
+            payment_routes.backoffice_action,
             catalogue_routes.home,
             catalogue_routes.supplier_page,
             booking_routes.offering_page,

@@ -7,6 +7,15 @@ from piccolo.conf.apps import AppConfig
 from portal.booking.tables import Booking, ClassSession, SlotClaim
 from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
 from portal.notify.tables import DevMessage, OutboxMessage
+from portal.payments.tables import (
+    Coupon,
+    CouponRedemption,
+    MoneyMovement,
+    Payment,
+    PaymentEvent,
+    PaymentOperation,
+    WebhookDelivery,
+)
 from portal.catalogue.tables import (
     DateException,
     HoursRule,
@@ -35,6 +44,13 @@ APP_CONFIG = AppConfig(
         DeviceToken,
         OutboxMessage,
         DevMessage,
+        Payment,
+        PaymentOperation,
+        PaymentEvent,
+        WebhookDelivery,
+        MoneyMovement,
+        Coupon,
+        CouponRedemption,
     ],
     migration_dependencies=[],
     commands=[],

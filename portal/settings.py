@@ -6,9 +6,10 @@ secrets it needs instead of silently falling back to a dev default.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -88,6 +89,29 @@ class OutboxSettings:
 
 
 @dataclass(frozen=True)
+class VippsSettings:
+    """Vipps MobilePay ePayment. `dev` is the local stand-in served by this
+    app under /dev/vipps (approve or reject on a landing page); `vipps` talks
+    to `base_url` (https://apitest.vipps.no or https://api.vipps.no)."""
+
+    backend: str = "dev"
+    base_url: str = ""
+    client_id: str = "dev-client"
+    client_secret: str = "dev-secret"
+    subscription_key: str = "dev-subscription"
+    merchant_serial_number: str = "123456"
+    webhook_secret: str = ""
+    """The secret Vipps gave when our webhook was registered."""
+    timeout_seconds: float = 10.0
+    payment_hold_minutes: int = 15
+    """How long a time stays held once the customer is sent to Vipps."""
+    reconcile_after_minutes: int = 12
+    """A payment still waiting this long is read from Vipps by the reconciler."""
+    auto_complete_hours: int = 24
+    """A confirmed booking nobody marked counts as delivered (and is captured) this long after its end."""
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str
     """`dev` (default: dev backends, demo banner) or `production`."""
@@ -111,6 +135,7 @@ class Settings:
     mail: MailSettings
     sms: SmsSettings
     outbox: OutboxSettings
+    vipps: VippsSettings
 
     @property
     def is_dev(self) -> bool:
@@ -194,13 +219,57 @@ def load() -> Settings:
         batch_size=_int("PORTAL_OUTBOX_BATCH", 20),
         embedded_worker=_bool("PORTAL_EMBEDDED_WORKER", not database_url.startswith(("postgres://", "postgresql://"))),
     )
+    base_url = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    vipps_backend = os.environ.get("PORTAL_VIPPS_BACKEND", "dev")
+    if vipps_backend not in {"dev", "vipps"}:
+        raise SettingsError("PORTAL_VIPPS_BACKEND must be dev or vipps")
+    if vipps_backend == "dev":
+        vipps = VippsSettings(
+            backend="dev",
+            base_url=os.environ.get("PORTAL_VIPPS_BASE_URL", f"{base_url}/dev/vipps").rstrip("/"),
+            # The dev stand-in signs its webhooks with a key only this installation knows.
+            webhook_secret=os.environ.get("PORTAL_VIPPS_WEBHOOK_SECRET") or hashlib.sha256(f"dev-vipps:{secret_key}".encode()).hexdigest(),
+        )
+    else:
+        vipps = VippsSettings(
+            backend="vipps",
+            base_url=os.environ.get("PORTAL_VIPPS_BASE_URL", "https://apitest.vipps.no").rstrip("/"),
+            client_id=os.environ.get("VIPPS_CLIENT_ID", ""),
+            client_secret=os.environ.get("VIPPS_CLIENT_SECRET", ""),
+            subscription_key=os.environ.get("VIPPS_SUBSCRIPTION_KEY", ""),
+            merchant_serial_number=os.environ.get("VIPPS_MERCHANT_SERIAL_NUMBER", ""),
+            webhook_secret=os.environ.get("PORTAL_VIPPS_WEBHOOK_SECRET", ""),
+        )
+    vipps = replace(
+        vipps,
+        timeout_seconds=float(_int("PORTAL_VIPPS_TIMEOUT", 10)),
+        payment_hold_minutes=_int("PORTAL_VIPPS_HOLD_MINUTES", 15),
+        reconcile_after_minutes=_int("PORTAL_VIPPS_RECONCILE_AFTER_MINUTES", 12),
+        auto_complete_hours=_int("PORTAL_AUTO_COMPLETE_HOURS", 24),
+    )
+    if env == "production":
+        missing = [
+            name
+            for name, value in (
+                ("VIPPS_CLIENT_ID", vipps.client_id),
+                ("VIPPS_CLIENT_SECRET", vipps.client_secret),
+                ("VIPPS_SUBSCRIPTION_KEY", vipps.subscription_key),
+                ("VIPPS_MERCHANT_SERIAL_NUMBER", vipps.merchant_serial_number),
+                ("PORTAL_VIPPS_WEBHOOK_SECRET", vipps.webhook_secret),
+            )
+            if not value
+        ]
+        if vipps.backend != "vipps" or missing:
+            raise SettingsError(f"production needs PORTAL_VIPPS_BACKEND=vipps and {', '.join(missing) or 'its keys'}")
+        if not vipps.base_url.startswith("https://"):
+            raise SettingsError("PORTAL_VIPPS_BASE_URL must be https in production")
     return Settings(
         env=env,
         database_url=database_url,
         secret_key=secret_key,
         hold_minutes=hold_minutes,
         secure_cookies=_bool("PORTAL_SECURE_COOKIES", env == "production"),
-        base_url=os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        base_url=base_url,
         default_language=language,
         db_pool_size=_int("PORTAL_DB_POOL_SIZE", 10),
         catalogue_cache_seconds=_int("PORTAL_CATALOGUE_CACHE_SECONDS", 30),
@@ -208,4 +277,5 @@ def load() -> Settings:
         mail=mail,
         sms=sms,
         outbox=outbox,
+        vipps=vipps,
     )

@@ -28,6 +28,8 @@ class CheckoutInput:
     early_start: bool = False
     code: str = ""
     remember_device: bool = False
+    means: str = ""
+    coupon: str = ""
 
 
 @dataclass
@@ -79,7 +81,8 @@ def phone_error(raw: str) -> tuple[str | None, str | None]:
     return e164, None
 
 
-def parse_checkout(form: dict, *, needs_early_start: bool) -> CheckoutResult:
+def parse_checkout(form: dict, *, needs_early_start: bool, means: tuple[str, ...] = ("onsite",)) -> CheckoutResult:
+    """`means`: the ways to pay on offer; with one, it needs no choice."""
     values = CheckoutInput(
         name=_text(form, "name", MAX_NAME),
         phone=_text(form, "phone", 40),
@@ -90,6 +93,8 @@ def parse_checkout(form: dict, *, needs_early_start: bool) -> CheckoutResult:
         early_start=_ticked(form.get("early_start")),
         code=_text(form, "code", 20),
         remember_device=_ticked(form.get("remember_device")),
+        means=_text(form, "means", 20),
+        coupon=_text(form, "coupon", 60),
     )
     result = CheckoutResult(values=values)
     errors = result.errors
@@ -120,6 +125,11 @@ def parse_checkout(form: dict, *, needs_early_start: bool) -> CheckoutResult:
         errors["accept_terms"] = N_("You must accept the terms to book.")
     if not values.adult:
         errors["adult"] = N_("You must be 18 or older to book.")
+    if len(means) == 1:
+        values.means = means[0]
+    elif values.means not in means:
+        values.means = ""
+        errors["means"] = N_("Choose how you want to pay.")
     if needs_early_start and not values.early_start:
         errors["early_start"] = N_(
             "This appointment is within the 14-day withdrawal period: tick the box to ask us to start early, or choose a later time."

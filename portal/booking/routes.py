@@ -20,6 +20,11 @@ from portal.booking.calendar import booking_ics
 from portal.booking.forms import parse_checkout
 from portal.identity import service as identity
 from portal.identity.domain import Refusal
+from portal.payments import coupon_store
+from portal.payments import service as payments
+from portal.payments.coupons import REFUSAL_TEXT as COUPON_REFUSAL_TEXT
+from portal.payments.coupons import normalise_code
+from portal.payments.pricing import Means, Quote
 from portal.catalogue.domain import CATEGORIES
 from portal.catalogue.service import OfferingContext, offering_context, offering_context_by_id
 from portal.lib import clock
@@ -202,6 +207,32 @@ def _checkout_context(booking: dict, ctx: OfferingContext, now: datetime) -> dic
     }
 
 
+async def _payment_context(ctx: OfferingContext, booking: dict, chosen: str, now: datetime) -> dict:
+    """The ways to pay, the price as the pipeline makes it (with the hold's
+    coupon), and what is paid when — for the means chosen, or the first."""
+    options = service.means_for(ctx)
+    means = next((m for m in options if m.value == chosen), options[0])
+    day = clock.to_local(booking["start"]).date()
+    discount, code, coupon_error = 0, None, None
+    if booking["coupon_code"]:
+        full = service.price_quote(ctx, means=means, day=day)
+        terms, discount, refusal = await coupon_store.evaluate(
+            ctx.supplier["id"], booking["coupon_code"], offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now
+        )
+        if refusal is None:
+            code = booking["coupon_code"]
+        else:
+            coupon_error = COUPON_REFUSAL_TEXT[refusal]
+    price = service.price_quote(ctx, means=means, day=day, discount_ore=discount, coupon_code=code)
+    return {
+        "means_options": options,
+        "means_chosen": chosen if chosen in [m.value for m in options] else (options[0].value if len(options) == 1 else ""),
+        "price": price,
+        "coupon_error": coupon_error,
+        "payment_problem": None,
+    }
+
+
 async def _phone_state(booking: dict, phone: str | None, device: dict | None) -> dict:
     """What the phone part of the checkout shows: verified, remembered, or the code sent."""
     verified = bool(phone) and service.phone_is_verified(booking, phone)
@@ -232,6 +263,7 @@ async def checkout_page(request: Request, token: str) -> object:
         values=values,
         errors={},
         **_checkout_context(booking, ctx, now),
+        **await _payment_context(ctx, booking, "", now),
         **await _phone_state(booking, phone, device),
     )
 
@@ -248,9 +280,14 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
     language = language_of(request)
     context = _checkout_context(booking, ctx, now)
     device = await identity.device_customer(device_token_of(request), now)
-    result = parse_checkout(data, needs_early_start=context["needs_early_start"])
+    options = tuple(m.value for m in service.means_for(ctx))
+    result = parse_checkout(data, needs_early_start=context["needs_early_start"], means=options)
+    action = data.get("action")
 
-    if data.get("action") == "send_code":
+    if action in ("apply_coupon", "remove_coupon"):
+        return await _coupon_action(request, ctx, booking, context, result, device, action == "apply_coupon", now)
+
+    if action == "send_code":
         errors: dict[str, str] = {}
         status = 200
         if "phone" in result.errors:
@@ -270,6 +307,7 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
             values=result.values,
             errors=errors,
             **context,
+            **await _payment_context(ctx, booking, result.values.means, now),
             **await _phone_state(booking, result.phone_e164, device),
         )
 
@@ -288,33 +326,98 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
             else:
                 result.errors["code"] = identity.refusal_text(language, checked.refusal, None)
 
-    async def invalid() -> object:
+    async def invalid(status_code: int = 422, problem: str | None = None) -> object:
+        current = await service.get_by_hold_token(token)
+        payment = await _payment_context(ctx, current, result.values.means, now)
+        payment["payment_problem"] = problem
         return page(
             request,
             "pages/booking/checkout.html",
-            status_code=422,
+            status_code=status_code,
             values=result.values,
             errors=result.errors,
-            **{**context, "booking": booking},
-            **await _phone_state(booking, result.phone_e164, device),
+            **{**context, "booking": current},
+            **payment,
+            **await _phone_state(current, result.phone_e164, device),
         )
 
+    typed = normalise_code(result.values.coupon) if result.values.coupon else None
+    if result.values.coupon and typed != booking["coupon_code"]:
+        # A code typed but not applied: apply it now, or say why not.
+        full = service.price_quote(ctx, means=Means.ONSITE, day=clock.to_local(booking["start"]).date())
+        _, _, refusal = await coupon_store.evaluate(
+            ctx.supplier["id"], result.values.coupon, offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now
+        )
+        if refusal is not None:
+            result.errors["coupon"] = COUPON_REFUSAL_TEXT[refusal]
+        else:
+            await service.set_coupon(booking["id"], typed, now)
+            booking = await service.get_by_hold_token(token)
     if not result.ok:
         return await invalid()
     t = translations(language)
     shown = ["accept_terms", "adult"] + (["early_start"] if context["needs_early_start"] else [])
     consent_texts = {key: t.gettext(CONSENT_TEXTS[key]) for key in shown}
+    means = Means(result.values.means)
+    price = (await _payment_context(ctx, booking, means.value, now))["price"]
     try:
-        confirmed = await service.confirm(ctx, booking, result, language, consent_texts, now, trusted_phone=trusted)
+        if price.pay_now_ore > 0:
+            await service.submit_for_payment(
+                ctx, booking, result, language, consent_texts, now,
+                means=means, trusted_phone=trusted, hold_minutes=load_settings().vipps.payment_hold_minutes,
+            )
+            redirect_url = await payments.start(booking["id"], now)
+            return Redirect(path=redirect_url, status_code=303)
+        confirmed = await service.confirm(ctx, booking, result, language, consent_texts, now, trusted_phone=trusted, means=Means.ONSITE)
     except service.PhoneNotVerified:
         result.errors["code"] = N_("Press “Send code” to get a code by SMS.")
         return await invalid()
+    except service.CheckoutRefused as refused:
+        result.errors["coupon"] = COUPON_REFUSAL_TEXT[refused.refusal]
+        await service.set_coupon(booking["id"], "", now)
+        return await invalid()
+    except payments.PaymentUnavailable:
+        return await invalid(503, N_("Vipps is not answering right now. Nothing has been charged; your time is still held. Try again in a moment."))
+    except payments.PaymentRefused:
+        return await invalid(422, N_("Vipps could not start the payment. Nothing has been charged. Try again, or choose to pay at the appointment if the seller offers it."))
     except service.SlotTaken as refused:
         return await _taken_page(request, ctx, booking["start"], None, now, refused)
     cookies = []
     if result.values.remember_device and not (device and device["id"] == confirmed["customer"]):
         cookies.append(device_cookie(await identity.remember_device(confirmed["customer"], now)))
     return Redirect(path=f"/b/{confirmed['manage_token']}?new=1", status_code=303, cookies=cookies)
+
+
+async def _coupon_action(
+    request: Request, ctx: OfferingContext, booking: dict, context: dict, result, device: dict | None, apply: bool, now: datetime
+) -> object:
+    """Apply or remove a coupon on the hold; the page (or, with htmx, the
+    payment block) comes back with the new price or a clear reason."""
+    errors: dict[str, str] = {}
+    status = 200
+    code = ""
+    if apply:
+        code = normalise_code(result.values.coupon) or result.values.coupon
+        full = service.price_quote(ctx, means=Means.ONSITE, day=clock.to_local(booking["start"]).date())
+        _, _, refusal = await coupon_store.evaluate(
+            ctx.supplier["id"], code, offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now
+        )
+        if refusal is not None:
+            errors["coupon"], status, code = COUPON_REFUSAL_TEXT[refusal], 422, ""
+    if booking["status"] == domain.Status.HELD:
+        await service.set_coupon(booking["id"], code, now)
+    booking = await service.get_by_hold_token(booking["hold_token"])
+    return page(
+        request,
+        "pages/booking/checkout.html",
+        block="payment_block",
+        status_code=status,
+        values=result.values,
+        errors=errors,
+        **{**context, "booking": booking},
+        **await _payment_context(ctx, booking, result.values.means, now),
+        **await _phone_state(booking, result.phone_e164, device),
+    )
 
 
 async def _managed(token: str) -> tuple[dict, OfferingContext]:
@@ -328,7 +431,9 @@ async def _managed(token: str) -> tuple[dict, OfferingContext]:
 async def booking_page(request: Request, token: str, new: str | None = None) -> object:
     booking, ctx = await _managed(token)
     context = _checkout_context(booking, ctx, booking["contract_at"] or clock.now())
-    return page(request, "pages/booking/confirmation.html", is_new=bool(new), **context)
+    price = Quote.from_json(booking["quote"]) if booking["quote"] else None
+    payment = await payments.payment_of_record(booking["id"]) if booking["payment_method"] != Means.ONSITE.value else None
+    return page(request, "pages/booking/confirmation.html", is_new=bool(new), price=price, payment=payment, **context)
 
 
 @get("/b/{token:str}/booking.ics", name="booking_ics")

@@ -15,12 +15,16 @@ from portal.booking import domain
 from portal.booking.domain import Event, Status
 from portal.booking.forms import CheckoutResult
 from portal.booking.tables import Booking, ClassSession, SlotClaim
-from portal.catalogue.service import OfferingContext, schedules
+from portal.catalogue.service import OfferingContext, offering_context_by_id, schedules
 from portal.lib import clock
 from portal.lib.db import CONFLICT_ERRORS, write_transaction
 from portal.identity.service import customer_for_booking
 from portal.lib.money import split_vat
 from portal.notify.service import enqueue_booking_messages
+from portal.payments import coupon_store
+from portal.payments.domain import available_means
+from portal.payments.pricing import DepositRule, LineItem, Means, Quote, quote
+from portal.payments.vat import vat_rate_bp
 
 
 class PhoneNotVerified(Exception):
@@ -302,6 +306,7 @@ def _terms_snapshot(ctx: OfferingContext) -> dict:
         "capacity": o["capacity"],
         "cancel_free_hours": o["cancel_free_hours"],
         "cancel_fee_percent": o["cancel_fee_percent"],
+        "cancel_fee_ore": o["cancel_fee_ore"],
         "reminder_hours": o["reminder_hours"],
         "withdrawal_class": o["withdrawal_class"],
         "supplier_terms": s["terms"],
@@ -407,6 +412,108 @@ async def mark_phone_verified(booking_id: int, phone: str, now: datetime) -> Non
     )
 
 
+def price_quote(ctx: OfferingContext, *, means: Means, day: date, discount_ore: int = 0, coupon_code: str | None = None) -> Quote:
+    """The pricing pipeline for one booking of this offering: line → coupon →
+    total → deposit → what is paid when. VAT from the dated table (L18)."""
+    o, s = ctx.offering, ctx.supplier
+    rate = vat_rate_bp(o["vat_category"], day, vat_registered=s["vat_registered"])
+    items = [LineItem(description=o["title"], quantity=1, unit_price_ore=o["price_ore"], vat_rate_bp=rate)]
+    deposit = DepositRule(kind=o["deposit_kind"], value=o["deposit_value"])
+    return quote(items, means=means, discount=discount_ore, coupon_code=coupon_code, deposit=deposit)
+
+
+def means_for(ctx: OfferingContext) -> list[Means]:
+    return available_means(ctx.supplier["payment_methods"] or [], ctx.offering["deposit_kind"])
+
+
+class CheckoutRefused(Exception):
+    """The coupon could not be used; nothing was changed."""
+
+    def __init__(self, refusal: object) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
+
+
+async def _take_details(
+    ctx: OfferingContext,
+    row: dict,
+    form: CheckoutResult,
+    language: str,
+    consent_texts: dict,
+    means: Means,
+    now: datetime,
+    trusted_phone: str | None,
+) -> dict:
+    """Inside a write transaction: check the hold can be confirmed, redeem the
+    coupon and store what the customer entered, the consents and the frozen
+    quote. Returns the fields written."""
+    if not (phone_is_verified(row, form.phone_e164) or (trusted_phone and trusted_phone == form.phone_e164)):
+        raise PhoneNotVerified()
+    if row["status"] == Status.RELEASED.value:
+        # The sweeper freed it; take the time again if it is still free.
+        await Booking.update({Booking.status: Status.HELD.value}).where(Booking.id == row["id"])
+        await _claim(ctx, row["id"], row["resource"], row["start"], row["end"], row["seats"])
+    elif row["status"] != Status.HELD.value:
+        raise SlotTaken()
+    if row["start"] <= now:
+        raise SlotTaken(Reason.PAST)
+    day = clock.to_local(row["start"]).date()
+    discount, code = 0, None
+    if row["coupon_code"]:
+        full = price_quote(ctx, means=means, day=day)
+        try:
+            discount = await coupon_store.redeem(
+                row["supplier"], row["coupon_code"], booking_id=row["id"], offering_id=row["offering"], amount_ore=full.total_ore, now=now
+            )
+        except coupon_store.CouponRefused as refused:
+            raise CheckoutRefused(refused.refusal) from None
+        code = row["coupon_code"]
+    frozen = price_quote(ctx, means=means, day=day, discount_ore=discount, coupon_code=code)
+    consents = {key: {"at": now.isoformat(), "text": text} for key, text in consent_texts.items()}
+    return {
+        Booking.phone_verified_at: row["phone_verified_at"] or now,
+        Booking.customer_name: form.values.name,
+        Booking.phone: form.phone_e164,
+        Booking.email: form.email_normalized,
+        Booking.note: form.values.note,
+        Booking.language: language,
+        Booking.consents: consents,
+        Booking.payment_method: frozen.means.value,
+        Booking.quote: frozen.to_json(),
+        Booking.price_ore: frozen.total_ore,
+        Booking.vat_ore: frozen.vat_ore,
+        Booking.updated_at: now,
+    }
+
+
+async def _finalise(booking_id: int, now: datetime) -> dict:
+    """HELD → CONFIRMED with the details already stored: the customer is
+    created or updated and the confirmation queued, in the caller's transaction."""
+    row = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
+    new_status = domain.transition(Status(row["status"]), Event.CONFIRM)
+    customer_id = await customer_for_booking(
+        phone=row["phone"],
+        name=row["customer_name"],
+        email=row["email"],
+        language=row["language"],
+        supplier_id=row["supplier"],
+        now=now,
+    )
+    await Booking.update(
+        {
+            Booking.status: new_status.value,
+            Booking.customer: customer_id,
+            Booking.contract_at: now,
+            Booking.manage_token: domain.new_token(),
+            Booking.hold_expires_at: None,
+            Booking.updated_at: now,
+        }
+    ).where(Booking.id == booking_id)
+    confirmed = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
+    await enqueue_booking_messages(confirmed, "confirmation", now)
+    return confirmed
+
+
 async def confirm(
     ctx: OfferingContext,
     booking: dict,
@@ -416,8 +523,9 @@ async def confirm(
     now: datetime,
     *,
     trusted_phone: str | None = None,
+    means: Means = Means.ONSITE,
 ) -> dict:
-    """Turn a hold into a confirmed booking. Idempotent for a double submit.
+    """Turn a hold into a confirmed booking paid on site. Idempotent for a double submit.
 
     The mobile number must be verified by a code in this checkout, or be the
     number of a remembered device (`trusted_phone`). The customer is created
@@ -429,43 +537,121 @@ async def confirm(
         row = await Booking.select().output(load_json=True).where(Booking.id == booking["id"]).first()
         if row["status"] == Status.CONFIRMED.value:
             return row
-        if not (phone_is_verified(row, form.phone_e164) or (trusted_phone and trusted_phone == form.phone_e164)):
-            raise PhoneNotVerified()
-        if row["status"] == Status.RELEASED.value:
-            # The sweeper freed it; take the time again if it is still free.
-            await Booking.update({Booking.status: Status.HELD.value}).where(Booking.id == row["id"])
+        values = await _take_details(ctx, row, form, language, consent_texts, means, now, trusted_phone)
+        await Booking.update(values).where(Booking.id == row["id"])
+        return await _finalise(row["id"], now)
+
+
+async def submit_for_payment(
+    ctx: OfferingContext,
+    booking: dict,
+    form: CheckoutResult,
+    language: str,
+    consent_texts: dict,
+    now: datetime,
+    *,
+    means: Means,
+    trusted_phone: str | None = None,
+    hold_minutes: int,
+) -> dict:
+    """Everything `confirm` checks and stores, but the booking stays a hold
+    (for `hold_minutes` more) until Vipps reports the money reserved
+    (`confirm_paid`)."""
+    async with write_transaction():
+        row = await Booking.select().output(load_json=True).where(Booking.id == booking["id"]).first()
+        if row["status"] == Status.CONFIRMED.value:
+            return row
+        values = await _take_details(ctx, row, form, language, consent_texts, means, now, trusted_phone)
+        values[Booking.hold_expires_at] = domain.hold_expiry(now, hold_minutes)
+        await Booking.update(values).where(Booking.id == row["id"])
+        return await Booking.select().output(load_json=True).where(Booking.id == row["id"]).first()
+
+
+async def confirm_paid(booking_id: int, now: datetime) -> dict | None:
+    """The booking's money is reserved: confirm it. Call inside a write transaction.
+
+    A hold that was released meanwhile takes its time again if it is still
+    free. Returns None when the time has gone to someone else (the caller
+    cancels the reservation and tells the customer); a booking confirmed
+    already is returned as it is.
+    """
+    row = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
+    if row["status"] == Status.RELEASED.value:
+        if not await _reclaim(row):
+            return None
+    elif row["status"] != Status.HELD.value:
+        return row
+    return await _finalise(row["id"], now)
+
+
+async def _reclaim(row: dict) -> bool:
+    """Take a released booking's time again without raising (so the caller's
+    transaction stays usable on PostgreSQL): False when it is gone."""
+    ctx = await offering_context_by_id(row["offering"])
+    o = ctx.offering
+    if o["capacity"] > 1:
+        try:
             await _claim(ctx, row["id"], row["resource"], row["start"], row["end"], row["seats"])
-        elif row["status"] != Status.HELD.value:
-            raise SlotTaken()
-        if row["start"] <= now:
-            raise SlotTaken(Reason.PAST)
-        new_status = domain.transition(Status.HELD, Event.CONFIRM)
-        consents = {key: {"at": now.isoformat(), "text": text} for key, text in consent_texts.items()}
-        customer_id = await customer_for_booking(
-            phone=form.phone_e164,
-            name=form.values.name,
-            email=form.email_normalized,
-            language=language,
-            supplier_id=row["supplier"],
-            now=now,
+        except SlotTaken:
+            return False
+    else:
+        keys = domain.claim_units(row["resource"], row["start"], row["end"], row["buffer_before_min"], row["buffer_after_min"])
+        owner = f"b:{row['id']}"
+        got = await (
+            SlotClaim.insert(*[SlotClaim(key=k, owner=owner) for k in keys])
+            .on_conflict(target=SlotClaim.key, action="DO NOTHING")
+            .returning(SlotClaim.key)
         )
-        await Booking.update(
-            {
-                Booking.status: new_status.value,
-                Booking.customer: customer_id,
-                Booking.phone_verified_at: row["phone_verified_at"] or now,
-                Booking.customer_name: form.values.name,
-                Booking.phone: form.phone_e164,
-                Booking.email: form.email_normalized,
-                Booking.note: form.values.note,
-                Booking.language: language,
-                Booking.consents: consents,
-                Booking.contract_at: now,
-                Booking.manage_token: domain.new_token(),
-                Booking.hold_expires_at: None,
-                Booking.updated_at: now,
-            }
-        ).where(Booking.id == row["id"])
-        confirmed = await Booking.select().output(load_json=True).where(Booking.id == row["id"]).first()
-        await enqueue_booking_messages(confirmed, "confirmation", now)
-    return confirmed
+        if len(got) < len(keys):
+            await SlotClaim.delete().where(SlotClaim.owner == owner)
+            return False
+    await Booking.update({Booking.status: Status.HELD.value}).where(Booking.id == row["id"])
+    return True
+
+
+async def release_hold(booking_id: int, now: datetime) -> bool:
+    """The payment ended without money: free the held time (and its coupon)."""
+    row = await Booking.select(Booking.status).where(Booking.id == booking_id).first()
+    if row is None or row["status"] != Status.HELD.value:
+        return False
+    await _release(booking_id, Event.ABANDON, now)
+    await coupon_store.release(booking_id)
+    return True
+
+
+class NotAllowed(Exception):
+    """The booking is not in a state (or at a time) that allows this."""
+
+
+#: Ends that give the time back to others.
+FREES_TIME = frozenset({Status.CANCELLED_BY_CUSTOMER, Status.CANCELLED_BY_SUPPLIER, Status.WITHDRAWN})
+
+
+async def change_status(booking_id: int, event: Event, now: datetime) -> dict:
+    """Move a confirmed booking on (completed, no-show, cancelled, withdrawn),
+    inside the caller's write transaction. A conditional update: two clicks
+    or two staff members cannot apply two ends. Cancelling frees the time,
+    cancels pending reminders and queues the cancellation messages."""
+    new_status = domain.transition(Status.CONFIRMED, event)
+    changed = await (
+        Booking.update({Booking.status: new_status.value, Booking.updated_at: now})
+        .where((Booking.id == booking_id) & (Booking.status == Status.CONFIRMED.value))
+        .returning(Booking.id)
+    )
+    if not changed:
+        raise NotAllowed(event)
+    row = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
+    if new_status in FREES_TIME:
+        await _free_claims(row)
+        await Booking.update({Booking.ics_sequence: Booking.ics_sequence + 1}).where(Booking.id == booking_id)
+        row = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
+        await enqueue_booking_messages(row, "cancellation", now)
+    return row
+
+
+async def set_coupon(booking_id: int, code: str, now: datetime) -> None:
+    """Remember (or forget) the coupon the customer typed on their hold; it
+    is redeemed only when the booking is submitted."""
+    await Booking.update({Booking.coupon_code: code[:40], Booking.updated_at: now}).where(
+        (Booking.id == booking_id) & (Booking.status == Status.HELD.value)
+    )

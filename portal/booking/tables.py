@@ -38,7 +38,9 @@ class Booking(Table):
     price_ore = Integer()
     vat_rate_bp = Integer()
     vat_ore = Integer()
-    payment_method = Varchar(length=20, default="onsite")
+    payment_method = Varchar(length=20, default="onsite")  # onsite | vipps | deposit (portal.payments.pricing.Means)
+    quote = JSON(default={})  # frozen portal.payments.pricing.Quote: lines, VAT per rate, what is paid when
+    coupon_code = Varchar(length=40, default="")
     terms = JSON(default={})  # frozen copy of the rules that applied
     consents = JSON(default={})  # what the customer ticked, with time and text
     contract_at = Timestamptz(null=True, default=None)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
+from portal.payments.tables import Coupon
 from portal.catalogue.tables import (
     DateException,
     HoursRule,
@@ -96,6 +97,13 @@ class Off:
     cancel_fee_percent: int = 50
     min_notice_min: int = 60
     max_advance_days: int = 60
+    deposit_kind: str = "none"
+    deposit_value: int = 0
+    cancel_fee_ore: int = 0
+
+
+#: The VAT category (portal.payments.vat) each demo rate stands for.
+VAT_CATEGORY = {2500: "general", 1500: "food", 1200: "reduced", 0: "exempt"}
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,16 @@ class Sup:
     resources: tuple[Res, ...] = ()
     offerings: tuple[Off, ...] = ()
     payment_methods: tuple[str, ...] = ("onsite",)
+    coupons: tuple["Cpn", ...] = ()
+
+
+@dataclass(frozen=True)
+class Cpn:
+    code: str
+    kind: str  # fixed | percent
+    value: int
+    max_uses: int | None = None
+    min_amount_ore: int = 0
 
 
 @dataclass(frozen=True)
@@ -138,6 +156,8 @@ def hm(hhmm: str) -> time:
 
 
 SALON = Sup(
+    payment_methods=("vipps", "onsite"),
+    coupons=(Cpn("VELKOMMEN10", "percent", 10), Cpn("GAVE100", "fixed", 100_00, max_uses=1, min_amount_ore=300_00)),
     slug="saks-og-stil-grunerlokka",
     name="Saks & Stil",
     legal_name="Saks & Stil Grünerløkka AS",
@@ -238,6 +258,7 @@ SALON = Sup(
 )
 
 MASSAGE = Sup(
+    payment_methods=("vipps", "onsite"),
     slug="fjellro-massasje-bergen",
     name="Fjellro Massasje",
     legal_name="Fjellro Massasje AS",
@@ -299,6 +320,8 @@ MASSAGE = Sup(
         ),
         Off(
             slug="massasje-90",
+            deposit_kind="percent",
+            deposit_value=30,
             title="Klassisk massasje 90 min",
             description="Lang helkroppsmassasje med ekstra tid til nakke, hode og føtter.",
             price_ore=1_390_00,
@@ -323,6 +346,7 @@ MASSAGE = Sup(
 )
 
 CONSULTANT = Sup(
+    payment_methods=("vipps", "onsite"),
     slug="lunde-radgivning",
     name="Lunde Rådgivning",
     legal_name="Kari Lunde Rådgivning",
@@ -612,6 +636,10 @@ async def seed_demo(today: date) -> bool:
                     description=off.description,
                     price_ore=off.price_ore,
                     vat_rate_bp=off.vat_rate_bp,
+                    vat_category=VAT_CATEGORY[off.vat_rate_bp],
+                    deposit_kind=off.deposit_kind,
+                    deposit_value=off.deposit_value,
+                    cancel_fee_ore=off.cancel_fee_ore,
                     duration_min=off.duration_min,
                     buffer_before_min=off.buffer_before_min,
                     buffer_after_min=off.buffer_after_min,
@@ -634,6 +662,24 @@ async def seed_demo(today: date) -> bool:
                 links.extend(OfferingResource(offering=offering.id, resource=own[k]) for k in keys)
             if links:
                 await OfferingResource.insert(*links)
+            for cpn in sup.coupons:
+                await Coupon.insert(
+                    Coupon(
+                        supplier=supplier.id,
+                        code=cpn.code,
+                        supplier_code=f"{supplier.id}:{cpn.code}",
+                        kind=cpn.kind,
+                        value=cpn.value,
+                        valid_from=None,
+                        valid_until=datetime.combine(today + timedelta(days=365), time(0, 0), tzinfo=timezone.utc),
+                        max_uses=cpn.max_uses,
+                        uses=0,
+                        min_amount_ore=cpn.min_amount_ore,
+                        offering_ids=[],
+                        active=True,
+                        created_at=created_at,
+                    )
+                )
 
         exceptions = [
             DateException(

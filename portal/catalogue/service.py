@@ -85,7 +85,7 @@ async def facets() -> tuple[list[str], list[str]]:
 
 
 async def get_supplier(slug: str) -> dict | None:
-    return await Supplier.select().where((Supplier.slug == slug) & (Supplier.active == True)).first()  # noqa: E712
+    return await Supplier.select().where((Supplier.slug == slug) & (Supplier.active == True)).output(load_json=True).first()  # noqa: E712
 
 
 async def supplier_offerings(supplier_id: int) -> list[dict]:
@@ -120,7 +120,7 @@ async def offering_context_by_id(offering_id: int) -> OfferingContext | None:
     offering = await Offering.select().where(Offering.id == offering_id).first()
     if offering is None:
         return None
-    supplier = await Supplier.select().where(Supplier.id == offering["supplier"]).first()
+    supplier = await Supplier.select().where(Supplier.id == offering["supplier"]).output(load_json=True).first()
     return await _with_resources(supplier, offering)
 
 

@@ -72,7 +72,10 @@ class Offering(Table):
     title = Varchar(length=200)
     description = Text(default="")
     price_ore = Integer()  # incl. VAT
-    vat_rate_bp = Integer(default=2500)
+    vat_rate_bp = Integer(default=2500)  # legacy copy; the rate comes from vat_category and the date (L18)
+    vat_category = Varchar(length=20, default="general")  # portal.payments.vat.VatCategory
+    deposit_kind = Varchar(length=10, default="none")  # none | fixed | percent
+    deposit_value = Integer(default=0)  # øre, or whole percent
     duration_min = Integer(null=True, default=None)  # appointment kinds only
     buffer_before_min = Integer(default=0)
     buffer_after_min = Integer(default=0)
@@ -82,6 +85,7 @@ class Offering(Table):
     withdrawal_class = Varchar(length=30, default="standard")
     cancel_free_hours = Integer(default=24)
     cancel_fee_percent = Integer(default=0)
+    cancel_fee_ore = Integer(default=0)  # a fixed fee; wins over the percentage when set
     reminder_hours = Integer(default=24)  # 0: no reminder
     min_notice_min = Integer(default=60)
     max_advance_days = Integer(default=60)

@@ -393,4 +393,6 @@ def dev_backend_active(settings: Settings) -> bool:
 def backends_for(settings: Settings) -> dict[str, Backend]:
     email: Backend = SmtpEmail(settings.mail) if settings.mail.backend == "smtp" else DevEmail(settings.mail)
     sms: Backend = TwilioSms(settings.sms, settings.mail.timeout_seconds) if settings.sms.backend == "twilio" else DevSms(settings.sms)
-    return {Channel.EMAIL.value: email, Channel.SMS.value: sms}
+    from portal.payments.backend import PaymentOperations
+
+    return {Channel.EMAIL.value: email, Channel.SMS.value: sms, "payment": PaymentOperations()}

@@ -35,6 +35,7 @@ VALID_CUSTOMER = {
     "accept_terms": "on",
     "adult": "on",
     "early_start": "on",
+    "means": "onsite",
 }
 
 

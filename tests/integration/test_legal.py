@@ -156,6 +156,14 @@ async def book(client, checkout_url: str, **changes) -> object:
     return await confirm_with_code(client, checkout_url, changes)
 
 
+def payment_wording(path: str, lang: str, offering: dict) -> list[str]:
+    """What the checkout says about paying, by the seller's means of payment:
+    the salon and the consultant offer Vipps or on site, yoga only on site."""
+    if path in (HAIRCUT, VIDEO):
+        return [gettext(lang, "Vipps – reserved now, charged after the appointment"), gettext(lang, "Pay at the appointment")]
+    return [gettext(lang, "Paid at the appointment. Nothing is charged or reserved now.")]
+
+
 def field_block(markup: str, field_id: str) -> str:
     """The markup from a field's input to the end of its <div class="field">."""
     start = markup.index(f'id="{field_id}"')
@@ -190,15 +198,14 @@ async def test_checkout_shows_everything_required_before_the_contract(client, pa
     local_start = booking["start"].astimezone(OSLO)
     assert local_start.strftime("%H:%M") in when and str(local_start.year) in when
 
-    # The total price including VAT; the VAT part; the payment terms.
+    # The total price including VAT; the VAT part; the payment terms (what is reserved now, what is charged when).
     vat = split_vat(offering["price_ore"], offering["vat_rate_bp"])
-    assert f"<strong>{esc(format_nok(offering['price_ore'], lang))}</strong>" in text
-    vat_line = gettext(lang, "incl. %(vat)s VAT (%(rate)s)") % {
-        "vat": format_nok(vat.vat_ore, lang),
-        "rate": format_rate(offering["vat_rate_bp"], lang),
-    }
-    assert esc(vat_line) in text
-    assert esc(gettext(lang, "Paid at the appointment. Nothing is charged or reserved now.")) in text
+    total = gettext(lang, "Total")
+    assert f'<tr class="total"><th scope="row">{esc(total)}</th><td>{esc(format_nok(offering["price_ore"], lang))}</td></tr>' in text
+    vat_label = gettext(lang, "incl. VAT %(rate)s") % {"rate": format_rate(offering["vat_rate_bp"], lang)}
+    assert f'<th scope="row">{esc(vat_label)}</th><td>{esc(format_nok(vat.vat_ore, lang))}</td>' in text
+    for wording in payment_wording(path, lang, offering):
+        assert esc(wording) in text, wording
 
     # Cancellation terms, the right of withdrawal, where to complain.
     terms = cancellation_terms_text(offering["cancel_free_hours"], offering["cancel_fee_percent"])
@@ -212,7 +219,7 @@ async def test_checkout_shows_everything_required_before_the_contract(client, pa
     )
     assert esc(complaints) in text
     if lang == "en":
-        for wording in ("Seller", "intermediary", "Total price", "Payment", "Cancellation", "Right of withdrawal", "Complaints"):
+        for wording in ("Seller", "intermediary", "Total", "Price and payment", "Cancellation", "Right of withdrawal", "Complaints"):
             assert wording in text, wording
 
 
@@ -455,7 +462,8 @@ async def test_every_price_on_offering_checkout_and_confirmation_is_the_vat_incl
         held = await booking_row(token)
         assert (held["price_ore"], held["vat_rate_bp"]) == (offering["price_ore"], offering["vat_rate_bp"])
         checkout = prices((await client.get(url)).text, lang)
-        assert checkout.count(price) == 2 and set(checkout) == {price, vat}, (path, checkout)  # total, VAT part, button
+        # The line, the total, the VAT part, and the button (on site) or the note on what Vipps reserves.
+        assert checkout.count(price) == 3 and set(checkout) == {price, vat}, (path, checkout)
 
         done = await book(client, url)
         confirmation = prices((await client.get(done.headers["location"])).text, lang)

@@ -1,0 +1,742 @@
+"""Payment use cases: send the customer to Vipps, take in what Vipps reports,
+settle a booking's money when it ends, and reconcile what was missed.
+
+Three paths feed one idempotent state machine (portal.payments.domain.fold):
+the return page (`sync`), the webhook (`take_webhook`) and the reconciler
+(`reconcile`). Each stores the events it learns (a unique key per distinct
+event), then `apply` folds ALL of the payment's events again and carries out
+the booking effect once (`Payment.outcome_applied` records it).
+
+Captures, refunds and cancels are `PaymentOperation` rows with an
+idempotency key, written with the booking change that causes them, and an
+outbox row (channel `payment`) that makes the worker carry them out in
+order (`execute`), retrying with the same keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from portal.booking import service as booking_service
+from portal.booking.domain import Event as BookingEvent
+from portal.booking.domain import Status as BookingStatus
+from portal.booking.tables import Booking
+from portal.lib import clock
+from portal.lib.db import write_transaction
+from portal.notify.tables import OutboxMessage
+from portal.payments import domain
+from portal.payments.domain import Outcome, PaymentState
+from portal.payments.pricing import Means, Quote, allocate, cancellation_fee, vat_summary
+from portal.payments.tables import MoneyMovement, Payment, PaymentEvent, PaymentOperation, WebhookDelivery
+from portal.payments.vipps import signing
+from portal.payments.vipps.client import VippsClient, VippsConfig, VippsError
+from portal.settings import Settings
+from portal.settings import load as load_settings
+
+log = logging.getLogger("portal.payments")
+
+PAYMENT_CHANNEL = "payment"
+SETTLE_TOPIC = "settle"
+
+
+class PaymentUnavailable(Exception):
+    """Vipps did not answer in time (or answered 5xx); the same attempt can be retried."""
+
+
+class PaymentRefused(Exception):
+    """Vipps refused to create the payment; the customer must choose again."""
+
+
+# ---------------------------------------------------------------- the client
+
+
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def vipps_config(settings: Settings) -> VippsConfig:
+    v = settings.vipps
+    return VippsConfig(
+        base_url=v.base_url,
+        client_id=v.client_id,
+        client_secret=v.client_secret,
+        subscription_key=v.subscription_key,
+        merchant_serial_number=v.merchant_serial_number,
+        timeout_seconds=v.timeout_seconds,
+    )
+
+
+def vipps() -> VippsClient:
+    """The process's client for the running event loop (httpx pools are per loop)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = VippsClient(vipps_config(load_settings()))
+        _clients[loop] = client
+    return client
+
+
+def use_client(client: VippsClient | None) -> None:
+    """Tests: talk to another (local) Vipps from this event loop."""
+    loop = asyncio.get_running_loop()
+    if client is None:
+        _clients.pop(loop, None)
+    else:
+        _clients[loop] = client
+
+
+# ---------------------------------------------------------------- return links
+
+
+def _signer() -> URLSafeSerializer:
+    return URLSafeSerializer(load_settings().secret_key, salt="payment-return")
+
+
+def return_token(hold_token: str) -> str:
+    return _signer().dumps(hold_token)
+
+
+def hold_token_from(signed: str) -> str | None:
+    try:
+        value = _signer().loads(signed)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
+# ---------------------------------------------------------------- reading
+
+
+async def latest_payment(booking_id: int) -> dict | None:
+    return await Payment.select().where(Payment.booking == booking_id).order_by(Payment.attempt, ascending=False).first()
+
+
+async def payment_of_record(booking_id: int) -> dict | None:
+    """The payment that holds the booking's money (the one that confirmed it)."""
+    row = await (
+        Payment.select()
+        .where((Payment.booking == booking_id) & (Payment.outcome_applied == "confirmed"))
+        .first()
+    )
+    return row or await latest_payment(booking_id)
+
+
+async def operations(payment_id: int) -> list[dict]:
+    return await PaymentOperation.select().where(PaymentOperation.payment == payment_id).order_by(PaymentOperation.id)
+
+
+async def events_of(payment_id: int) -> list[dict]:
+    return await PaymentEvent.select().where(PaymentEvent.payment == payment_id).order_by(PaymentEvent.occurred_at).order_by(PaymentEvent.id)
+
+
+async def movements(booking_id: int) -> list[dict]:
+    return await MoneyMovement.select().output(load_json=True).where(MoneyMovement.booking == booking_id).order_by(MoneyMovement.id)
+
+
+# ---------------------------------------------------------------- starting a payment
+
+
+def _description(booking: dict) -> str:
+    terms = booking["terms"] or {}
+    text = f"{terms.get('offering_title', 'Booking')} {booking['reference']}"
+    return text[:100] if len(text) >= 3 else f"Booking {booking['reference']}"
+
+
+async def start(booking_id: int, now: datetime) -> str:
+    """Create (or resume) the booking's Vipps payment; returns where to send the browser.
+
+    The payment row and its create key are committed BEFORE Vipps is asked,
+    so a timeout leaves a record to retry with the same key: the customer
+    pressing "pay" again resumes this attempt instead of making a second
+    payment. Raises PaymentUnavailable (try again) or PaymentRefused.
+    """
+    settings = load_settings()
+    async with write_transaction():
+        booking = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
+        current = await latest_payment(booking_id)
+        if current and current["state"] == PaymentState.CREATED.value:
+            payment = current
+        else:
+            attempt = current["attempt"] + 1 if current else 1
+            amount = Quote.from_json(booking["quote"]).pay_now_ore
+            inserted = await Payment.insert(
+                Payment(
+                    booking=booking_id,
+                    supplier=booking["supplier"],
+                    reference=domain.payment_reference(booking["reference"], attempt),
+                    attempt=attempt,
+                    purpose=booking["payment_method"],
+                    amount_ore=amount,
+                    state=PaymentState.CREATED.value,
+                    create_key=f"create-{secrets.token_hex(16)}",
+                    created_at=now,
+                    updated_at=now,
+                )
+            ).returning(Payment.id)
+            payment = await Payment.select().where(Payment.id == inserted[0]["id"]).first()
+    if payment["redirect_url"]:
+        return payment["redirect_url"]
+    return_url = f"{settings.base_url}/pay/{return_token(booking['hold_token'])}"
+    last: VippsError | None = None
+    for _ in range(2):  # one quick retry with the same key
+        try:
+            created = await vipps().create_payment(
+                reference=payment["reference"],
+                amount_ore=payment["amount_ore"],
+                phone_number=domain.vipps_phone(booking["phone"]),
+                return_url=return_url,
+                description=_description(booking),
+                idempotency_key=payment["create_key"],
+            )
+        except VippsError as exc:
+            last = exc
+            if exc.retryable:
+                continue
+            await Payment.update(
+                {Payment.state: PaymentState.FAILED.value, Payment.problem: _problem_text(exc), Payment.updated_at: clock.now()}
+            ).where((Payment.id == payment["id"]) & (Payment.state == PaymentState.CREATED.value))
+            raise PaymentRefused(str(exc)) from exc
+        await Payment.update({Payment.redirect_url: created.redirect_url, Payment.updated_at: clock.now()}).where(
+            Payment.id == payment["id"]
+        )
+        return created.redirect_url
+    raise PaymentUnavailable(str(last))
+
+
+def _problem_text(exc: VippsError) -> str:
+    problem = exc.problem or {}
+    detail = problem.get("detail") or problem.get("title") or str(exc)
+    trace = f" (traceId {exc.trace_id})" if exc.trace_id else ""
+    return f"{detail}{trace}"[:1000]
+
+
+# ---------------------------------------------------------------- taking in events
+
+
+@dataclass(frozen=True)
+class Applied:
+    state: PaymentState
+    refused: int  # events that did not fit: the payment should be read again
+    known: bool  # the reference is one of ours
+
+
+def _event_row(reference: str, payment_id: int | None, event: domain.Event, source: str, now: datetime) -> PaymentEvent:
+    return PaymentEvent(
+        payment=payment_id,
+        reference=reference,
+        key=f"{reference}|{event.key}"[:300],
+        name=event.name.value,
+        amount_ore=event.amount_ore,
+        success=event.success,
+        psp_reference=event.psp_reference,
+        idempotency_key=event.idempotency_key or "",
+        occurred_at=event.at,
+        source=source,
+        received_at=now,
+    )
+
+
+async def record_events(reference: str, events: list[domain.Event], source: str, now: datetime) -> Applied:
+    """Store what Vipps reported (each distinct event once) and apply it."""
+    payment = await Payment.select(Payment.id).where(Payment.reference == reference).first()
+    payment_id = payment["id"] if payment else None
+    if events:
+        await PaymentEvent.insert(*[_event_row(reference, payment_id, e, source, now) for e in events]).on_conflict(
+            target=PaymentEvent.key, action="DO NOTHING"
+        )
+    if payment_id is None:
+        log.warning("events for unknown payment %s stored", reference)
+        return Applied(PaymentState.FAILED, 0, False)
+    return await apply(payment_id, now)
+
+
+def _as_domain(row: dict) -> domain.Event:
+    return domain.Event(
+        name=domain.PaymentEventName(row["name"]),
+        amount_ore=row["amount_ore"],
+        success=row["success"],
+        at=row["occurred_at"],
+        psp_reference=row["psp_reference"],
+        idempotency_key=row["idempotency_key"] or None,
+    )
+
+
+async def apply(payment_id: int, now: datetime) -> Applied:
+    """Fold the payment's events and carry out what the result means for the
+    booking — once. Safe to call any number of times, in any order."""
+    async with write_transaction():
+        payment = await Payment.select().where(Payment.id == payment_id).first()
+        start_state = PaymentState.FAILED if payment["state"] == PaymentState.FAILED.value else PaymentState.CREATED
+        folded = domain.fold([_as_domain(r) for r in await events_of(payment_id)], start=start_state)
+        ledger = folded.ledger
+        values = {
+            Payment.state: folded.state.value,
+            Payment.authorized_ore: ledger.authorized_ore,
+            Payment.captured_ore: ledger.captured_ore,
+            Payment.refunded_ore: ledger.refunded_ore,
+            Payment.cancelled_ore: ledger.cancelled_ore,
+            Payment.updated_at: now,
+        }
+        if folded.state is PaymentState.AUTHORIZED and payment["authorized_at"] is None:
+            values[Payment.authorized_at] = now
+        for failed in folded.failed:
+            if failed.idempotency_key:
+                await PaymentOperation.update(
+                    {PaymentOperation.status: "failed", PaymentOperation.error: f"Vipps reported {failed.name} as not successful"}
+                ).where(PaymentOperation.idempotency_key == failed.idempotency_key)
+            if failed.name is domain.PaymentEventName.CAPTURED:
+                values[Payment.problem] = "capture failed"
+        await Payment.update(values).where(Payment.id == payment_id)
+        if not payment["outcome_applied"]:
+            outcome = await _booking_effect(payment, folded.state, now)
+            if outcome:
+                await Payment.update({Payment.outcome_applied: outcome}).where(Payment.id == payment_id)
+    if folded.refused:
+        log.warning("payment %s: %d event(s) did not fit: %s", payment["reference"], len(folded.refused), folded.refused[0][1])
+    return Applied(folded.state, len(folded.refused), True)
+
+
+async def _booking_effect(payment: dict, state: PaymentState, now: datetime) -> str:
+    """What a payment's new state does to its booking (inside apply's transaction)."""
+    booking_id = payment["booking"]
+    if state is PaymentState.AUTHORIZED:
+        other = await Payment.exists().where(
+            (Payment.booking == booking_id) & (Payment.outcome_applied == "confirmed") & (Payment.id != payment["id"])
+        )
+        confirmed = None if other else await booking_service.confirm_paid(booking_id, now)
+        if confirmed is not None and confirmed["status"] == BookingStatus.CONFIRMED.value:
+            return "confirmed"
+        # The time went to someone else (or another attempt already paid): release the money at once.
+        await _plan(payment, Outcome.HOLD_LOST, now)
+        if not other:
+            booking = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
+            from portal.notify.service import enqueue_booking_messages
+
+            await enqueue_booking_messages(booking, "slot_lost", now)
+        return "hold_lost"
+    if state in domain.ENDED_WITHOUT_MONEY:
+        latest = await latest_payment(booking_id)
+        if latest and latest["id"] == payment["id"]:
+            await booking_service.release_hold(booking_id, now)
+        return "released"
+    return ""
+
+
+def _parse_time(raw: object) -> datetime:
+    if isinstance(raw, datetime):
+        return raw.astimezone(clock.UTC)
+    text = str(raw or "")
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=clock.UTC)).astimezone(clock.UTC)
+
+
+def event_from_webhook(payload: dict) -> tuple[str, domain.Event] | None:
+    """(reference, event) from a webhook body; None if it is not one we understand."""
+    try:
+        name = domain.event_name(str(payload.get("name", "")))
+        reference = str(payload["reference"])
+        amount = payload.get("amount") or {}
+        if name is None or not reference:
+            return None
+        return reference, domain.Event(
+            name=name,
+            amount_ore=int(amount.get("value", 0)),
+            success=bool(payload.get("success", True)),
+            at=_parse_time(payload.get("timestamp")),
+            psp_reference=str(payload.get("pspReference") or ""),
+            idempotency_key=payload.get("idempotencyKey") or None,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+class WebhookRefused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def take_webhook(*, path_and_query: str, headers: dict, body: bytes, now: datetime) -> str:
+    """Authenticate, store, apply. Raises WebhookRefused (answer 401) for a
+    forged or stale delivery, which changes nothing. Anything else (an
+    unknown reference, a body we do not understand) is stored and answered
+    2xx so Vipps' queue for the payment is never blocked."""
+    settings = load_settings()
+    host = settings.base_url.split("://", 1)[-1].split("/", 1)[0]
+    try:
+        signing.verify(settings.vipps.webhook_secret, path_and_query=path_and_query, host=host, headers=headers, body=body, now=now)
+    except signing.WebhookRejected as exc:
+        raise WebhookRefused(exc.reason) from None
+    text = body.decode("utf-8", errors="replace")
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = None
+    parsed = event_from_webhook(payload) if isinstance(payload, dict) else None
+    reference = parsed[0] if parsed else str((payload or {}).get("reference", "") if isinstance(payload, dict) else "")
+    inserted = await WebhookDelivery.insert(WebhookDelivery(reference=reference[:100], body=text, received_at=now)).returning(WebhookDelivery.id)
+    if parsed is None:
+        await WebhookDelivery.update({WebhookDelivery.processed_at: now, WebhookDelivery.error: "not understood"}).where(
+            WebhookDelivery.id == inserted[0]["id"]
+        )
+        return "ignored"
+    applied = await record_events(parsed[0], [parsed[1]], "webhook", now)
+    await WebhookDelivery.update({WebhookDelivery.processed_at: now}).where(WebhookDelivery.id == inserted[0]["id"])
+    if applied.refused:
+        # Something arrived that does not fit what we know: ask Vipps for the whole story.
+        try:
+            await sync(parsed[0], now)
+        except VippsError:
+            log.warning("payment %s: could not read events after an out-of-order webhook", parsed[0])
+    return "stored" if applied.known else "unknown reference"
+
+
+async def sync(reference: str, now: datetime) -> Applied:
+    """Read the payment's events from Vipps (the authoritative history) and apply them."""
+    infos = await vipps().get_events(reference)
+    events = []
+    for info in infos:
+        name = domain.event_name(info.name)
+        if name is None:
+            continue
+        events.append(
+            domain.Event(
+                name=name,
+                amount_ore=info.amount_ore,
+                success=info.success,
+                at=info.timestamp,
+                psp_reference=info.psp_reference,
+                idempotency_key=info.idempotency_key,
+            )
+        )
+    await Payment.update({Payment.synced_at: now}).where(Payment.reference == reference)
+    return await record_events(reference, events, "events", now)
+
+
+# ---------------------------------------------------------------- settling
+
+
+def _fee(booking: dict) -> int:
+    terms = booking["terms"] or {}
+    total = Quote.from_json(booking["quote"]).total_ore if booking["quote"] else booking["price_ore"]
+    return cancellation_fee(total_ore=total, fee_percent=int(terms.get("cancel_fee_percent", 0)), fee_fixed_ore=int(terms.get("cancel_fee_ore", 0)))
+
+
+async def _plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: int | None = None) -> list[int]:
+    """Write the operations a booking's end asks of Vipps, and the outbox row
+    that carries them out. Inside the caller's transaction. Planning the same
+    outcome twice adds nothing (the keys are derived from it)."""
+    booking = await Booking.select().output(load_json=True).where(Booking.id == payment["booking"]).first()
+    fresh = await Payment.select().where(Payment.id == payment["id"]).first()
+    ledger = domain.Ledger(fresh["authorized_ore"], fresh["captured_ore"], fresh["refunded_ore"], fresh["cancelled_ore"])
+    if fresh["state"] != PaymentState.AUTHORIZED.value:
+        return []
+    due = Quote.from_json(booking["quote"]).pay_now_ore if booking["quote"] else fresh["amount_ore"]
+    plan = domain.settlement(outcome, ledger, due_ore=due, fee_ore=_fee(booking))
+    if refund_ore is not None:
+        plan = domain.Settlement(refund_ore=refund_ore)
+    steps = []
+    if plan.capture_ore:
+        steps.append(("capture", plan.capture_ore))
+    if plan.cancel_rest:
+        steps.append(("cancel", 0))
+    if plan.refund_ore:
+        steps.append(("refund", plan.refund_ore))
+    if not steps:
+        return []
+    tag = outcome.value.replace("_", "")[:14]
+    if refund_ore is not None:
+        tag = f"refund{await PaymentOperation.count().where(PaymentOperation.payment == payment['id']) + 1}"
+    ids = []
+    for sequence, (kind, amount) in enumerate(steps):
+        key = f"{fresh['reference']}-{tag}-{kind}"[:50]
+        got = await (
+            PaymentOperation.insert(
+                PaymentOperation(
+                    payment=payment["id"],
+                    kind=kind,
+                    amount_ore=amount,
+                    reason=outcome.value if refund_ore is None else "refund",
+                    idempotency_key=key,
+                    sequence=sequence,
+                    status="pending",
+                    created_at=now,
+                )
+            )
+            .on_conflict(target=PaymentOperation.idempotency_key, action="DO NOTHING")
+            .returning(PaymentOperation.id)
+        )
+        ids += [r["id"] for r in got]
+    if ids:
+        await OutboxMessage.insert(
+            OutboxMessage(
+                dedupe_key=f"payment:{fresh['reference']}:{tag}",
+                channel=PAYMENT_CHANNEL,
+                topic=SETTLE_TOPIC,
+                booking=booking["id"],
+                recipient=fresh["reference"],
+                language=booking["language"] or "nb",
+                payload={"operations": ids},
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        ).on_conflict(target=OutboxMessage.dedupe_key, action="DO NOTHING")
+    return ids
+
+
+def _wake_worker() -> None:
+    from portal.notify import worker
+
+    worker.wake()
+
+
+async def _end_booking(booking_id: int, event: BookingEvent, outcome: Outcome | None, now: datetime) -> dict:
+    async with write_transaction():
+        row = await booking_service.change_status(booking_id, event, now)
+        payment = await payment_of_record(booking_id)
+        if outcome is not None and payment and payment["outcome_applied"] == "confirmed":
+            await _plan(payment, outcome, now)
+    _wake_worker()
+    return row
+
+
+async def mark_delivered(booking_id: int, now: datetime) -> dict:
+    """The supplier says the service was delivered: capture what is due, release the rest."""
+    booking = await Booking.select(Booking.start).where(Booking.id == booking_id).first()
+    if booking is None or not domain.may_deliver(booking["start"], now):
+        raise booking_service.NotAllowed("not delivered before it starts")
+    return await _end_booking(booking_id, BookingEvent.COMPLETE, Outcome.DELIVERED, now)
+
+
+async def mark_no_show(booking_id: int, now: datetime) -> dict:
+    """The customer did not come: capture the accepted fee, release the rest."""
+    booking = await Booking.select(Booking.start).where(Booking.id == booking_id).first()
+    if booking is None or now < booking["start"]:
+        raise booking_service.NotAllowed("no-show before the start")
+    return await _end_booking(booking_id, BookingEvent.MARK_NO_SHOW, Outcome.NO_SHOW, now)
+
+
+def cancellation_costs(booking: dict, now: datetime) -> int:
+    """What cancelling now costs the customer (0 inside the free window)."""
+    terms = booking["terms"] or {}
+    if domain.in_free_window(booking["start"], now, int(terms.get("cancel_free_hours", 0))):
+        return 0
+    return _fee(booking)
+
+
+async def customer_cancel(booking_id: int, now: datetime) -> dict:
+    booking = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
+    if booking is None or now >= booking["start"]:
+        raise booking_service.NotAllowed("the appointment has started")
+    late = cancellation_costs(booking, now) > 0
+    return await _end_booking(
+        booking_id, BookingEvent.CUSTOMER_CANCEL, Outcome.CUSTOMER_CANCEL_LATE if late else Outcome.CUSTOMER_CANCEL_FREE, now
+    )
+
+
+async def supplier_cancel(booking_id: int, now: datetime) -> dict:
+    return await _end_booking(booking_id, BookingEvent.SUPPLIER_CANCEL, Outcome.SUPPLIER_CANCEL, now)
+
+
+async def refund(booking_id: int, amount_ore: int, now: datetime) -> list[int]:
+    """Give back part or all of what was captured (the supplier's decision)."""
+    async with write_transaction():
+        payment = await payment_of_record(booking_id)
+        if payment is None or payment["state"] != PaymentState.AUTHORIZED.value:
+            raise booking_service.NotAllowed("no Vipps payment")
+        pending = await PaymentOperation.select(PaymentOperation.amount_ore).where(
+            (PaymentOperation.payment == payment["id"]) & (PaymentOperation.kind == "refund") & (PaymentOperation.status == "pending")
+        )
+        refundable = payment["captured_ore"] - payment["refunded_ore"] - sum(r["amount_ore"] for r in pending)
+        if not 0 < amount_ore <= refundable:
+            raise booking_service.NotAllowed(f"refund must be between 1 and {refundable} øre")
+        ids = await _plan(payment, Outcome.SUPPLIER_CANCEL, now, refund_ore=amount_ore)
+    _wake_worker()
+    return ids
+
+
+# ---------------------------------------------------------------- carrying out operations
+
+
+class OperationDeferred(Exception):
+    """Vipps did not answer; try the same operation (same key) later."""
+
+
+async def execute(operation_ids: list[int], now: datetime | None = None) -> str:
+    """Carry out planned operations in order, each with its stored key.
+    Called by the outbox worker; raises OperationDeferred to be retried."""
+    rows = await PaymentOperation.select().where(PaymentOperation.id.is_in(operation_ids)).order_by(PaymentOperation.sequence)
+    done = []
+    references = set()
+    for op in rows:
+        if op["status"] != "pending":
+            continue
+        payment = await Payment.select().where(Payment.id == op["payment"]).first()
+        references.add(payment["reference"])
+        booking = await Booking.select().output(load_json=True).where(Booking.id == payment["booking"]).first()
+        if op["kind"] == "capture" and op["reason"] == Outcome.DELIVERED.value and not domain.may_deliver(booking["start"], now or clock.now()):
+            await _fail(op, payment, "refused: no capture before the service is delivered", "")
+            continue
+        try:
+            if op["kind"] == "capture":
+                await vipps().capture(payment["reference"], op["amount_ore"], op["idempotency_key"])
+            elif op["kind"] == "refund":
+                await vipps().refund(payment["reference"], op["amount_ore"], op["idempotency_key"])
+            else:
+                await vipps().cancel(payment["reference"], op["idempotency_key"])
+        except VippsError as exc:
+            if exc.retryable:
+                raise OperationDeferred(str(exc)) from exc
+            await _fail(op, payment, _problem_text(exc), exc.trace_id or "")
+            continue
+        await _succeed(op, payment, booking, now or clock.now())
+        done.append(op["id"])
+    for reference in references:
+        try:
+            await sync(reference, now or clock.now())
+        except VippsError:
+            log.warning("payment %s: events not read after operations; the reconciler will", reference)
+    return ",".join(str(i) for i in done) or "nothing to do"
+
+
+async def _fail(op: dict, payment: dict, error: str, trace_id: str) -> None:
+    """Visible to supplier and customer: the operation, the payment's problem and a message."""
+    log.warning("payment %s: %s failed: %s", payment["reference"], op["kind"], error)
+    async with write_transaction():
+        await PaymentOperation.update(
+            {PaymentOperation.status: "failed", PaymentOperation.error: error[:1000], PaymentOperation.trace_id: trace_id[:100]}
+        ).where((PaymentOperation.id == op["id"]) & (PaymentOperation.status == "pending"))
+        await Payment.update({Payment.problem: f"{op['kind']} failed: {error}"[:1000]}).where(Payment.id == payment["id"])
+        if op["kind"] == "capture":
+            booking = await Booking.select().output(load_json=True).where(Booking.id == payment["booking"]).first()
+            from portal.notify.service import enqueue_booking_messages
+
+            await enqueue_booking_messages(booking, "payment_problem", clock.now(), dedupe_suffix=op["idempotency_key"])
+
+
+async def _succeed(op: dict, payment: dict, booking: dict, now: datetime) -> None:
+    """Vipps accepted: mark it done and, for money that moved, record what the
+    receipt or credit note will need — in one transaction."""
+    async with write_transaction():
+        changed = await (
+            PaymentOperation.update({PaymentOperation.status: "done", PaymentOperation.done_at: now})
+            .where((PaymentOperation.id == op["id"]) & (PaymentOperation.status == "pending"))
+            .returning(PaymentOperation.id)
+        )
+        if not changed or op["kind"] == "cancel":
+            return
+        quote = Quote.from_json(booking["quote"])
+        lines = allocate(quote, op["amount_ore"])
+        await MoneyMovement.insert(
+            MoneyMovement(
+                booking=booking["id"],
+                supplier=booking["supplier"],
+                payment=payment["id"],
+                operation=op["id"],
+                kind=op["kind"],
+                means=Means.VIPPS.value,
+                amount_ore=op["amount_ore"],
+                reason=op["reason"],
+                seller=(booking["terms"] or {}).get("supplier", {}),
+                lines=[_line_json(line) for line in lines],
+                vat=[_vat_json(v) for v in vat_summary(lines)],
+                at=now,
+            )
+        )
+
+
+def _line_json(line) -> dict:
+    return {
+        "description": line.description,
+        "quantity": line.quantity,
+        "unit_price_ore": line.unit_price_ore,
+        "gross_ore": line.gross_ore,
+        "vat_rate_bp": line.vat_rate_bp,
+        "vat_ore": line.vat_ore,
+        "net_ore": line.net_ore,
+    }
+
+
+def _vat_json(v) -> dict:
+    return {"rate_bp": v.rate_bp, "base_ore": v.base_ore, "vat_ore": v.vat_ore, "gross_ore": v.gross_ore}
+
+
+# ---------------------------------------------------------------- the reconciler
+
+
+async def reconcile(now: datetime) -> dict:
+    """What webhooks may have missed, and what time has made due:
+
+    * payments still CREATED `reconcile_after_minutes` after creation are read
+      from Vipps (a payment Vipps never created — no redirect URL, unknown
+      there — is ended as failed and its hold released);
+    * operations Vipps accepted whose outcome has not shown in the events
+      (a capture reported later as not successful) are read again;
+    * webhook deliveries stored but not processed are processed;
+    * confirmed bookings `auto_complete_hours` past their end, not marked
+      otherwise, count as delivered and are captured.
+    """
+    settings = load_settings()
+    counts = {"synced": 0, "failed": 0, "completed": 0, "webhooks": 0}
+    cutoff = now - timedelta(minutes=settings.vipps.reconcile_after_minutes)
+    stale = await Payment.select().where((Payment.state == PaymentState.CREATED.value) & (Payment.created_at <= cutoff))
+    for payment in stale:
+        try:
+            applied = await sync(payment["reference"], now)
+            counts["synced"] += 1
+            if applied.state is PaymentState.CREATED and not payment["redirect_url"]:
+                await _give_up(payment, now)
+                counts["failed"] += 1
+        except VippsError as exc:
+            if exc.status == 404:
+                await _give_up(payment, now)
+                counts["failed"] += 1
+            else:
+                log.warning("reconciler: %s not read: %s", payment["reference"], exc)
+    unconfirmed = await PaymentOperation.select(PaymentOperation.payment).where(
+        (PaymentOperation.status == "done") & (PaymentOperation.done_at >= now - timedelta(days=2)) & (PaymentOperation.kind == "capture")
+    )
+    for payment_id in {r["payment"] for r in unconfirmed}:
+        payment = await Payment.select(Payment.reference).where(Payment.id == payment_id).first()
+        try:
+            await sync(payment["reference"], now)
+            counts["synced"] += 1
+        except VippsError as exc:
+            log.warning("reconciler: %s not read: %s", payment["reference"], exc)
+    for delivery in await WebhookDelivery.select().where(WebhookDelivery.processed_at.is_null()):
+        parsed = event_from_webhook(json.loads(delivery["body"])) if delivery["body"].startswith("{") else None
+        if parsed:
+            await record_events(parsed[0], [parsed[1]], "webhook", now)
+        await WebhookDelivery.update({WebhookDelivery.processed_at: now}).where(WebhookDelivery.id == delivery["id"])
+        counts["webhooks"] += 1
+    due = await Booking.select(Booking.id, Booking.end).where(
+        (Booking.status == BookingStatus.CONFIRMED.value)
+        & (Booking.end <= now - timedelta(hours=settings.vipps.auto_complete_hours))
+    )
+    for row in due:
+        try:
+            await _end_booking(row["id"], BookingEvent.COMPLETE, Outcome.DELIVERED, now)
+            counts["completed"] += 1
+        except booking_service.NotAllowed:
+            pass
+    return counts
+
+
+async def _give_up(payment: dict, now: datetime) -> None:
+    async with write_transaction():
+        changed = await (
+            Payment.update({Payment.state: PaymentState.FAILED.value, Payment.problem: "Vipps never created the payment", Payment.updated_at: now})
+            .where((Payment.id == payment["id"]) & (Payment.state == PaymentState.CREATED.value))
+            .returning(Payment.id)
+        )
+        if changed:
+            await apply(payment["id"], now)
