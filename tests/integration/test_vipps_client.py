@@ -623,6 +623,7 @@ async def test_router_in_an_app_with_csrf_like_the_main_app():
         route_handlers=[dev_vipps_router(dev)],
         template_config=TemplateConfig(instance=_template_engine()),
         csrf_config=CSRFConfig(secret="test-secret-for-csrf-0123456789", cookie_name="csrftoken", cookie_httponly=True, header_name="x-csrftoken"),
+        logging_config=None,  # no queue-listener thread left behind
     )
     with serve_in_thread(app, port):
         async with VippsClient(config_for(dev, f"{base_url}/dev/vipps")) as client:

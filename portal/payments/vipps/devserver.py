@@ -25,6 +25,7 @@ import asyncio
 import base64
 import functools
 import json
+import logging
 import re
 import secrets
 import ssl
@@ -41,6 +42,8 @@ from litestar import Litestar, Request, Response, Router, delete, get, post
 from litestar.response import Redirect
 
 from portal.payments.vipps import signing
+
+log = logging.getLogger("portal.payments.vipps.dev")
 
 REFERENCE_RE = re.compile(r"^[a-zA-Z0-9-]{8,50}$")
 PHONE_RE = re.compile(r"^\d{10,15}$")
@@ -833,6 +836,13 @@ def create_dev_vipps_app(dev: DevVipps) -> Litestar:
     def started() -> None:
         dev._bind_loop(asyncio.get_running_loop())
 
+    def crashed(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        if status >= 500:
+            log.exception("dev Vipps failed on %s %s", request.method, request.url.path, exc_info=exc)
+        answer = _problem(status, "Internal Server Error" if status >= 500 else "Error", str(getattr(exc, "detail", "")) or type(exc).__name__)
+        return Response(content=json.dumps(answer.body).encode(), status_code=status, media_type=answer.media_type)
+
     return Litestar(
         route_handlers=[
             dev_vipps_router(dev, path=""),
@@ -841,5 +851,9 @@ def create_dev_vipps_app(dev: DevVipps) -> Litestar:
         template_config=TemplateConfig(instance=_template_engine()),
         on_startup=[started],
         on_shutdown=[dev._unbind_loop],
+        exception_handlers={Exception: crashed},
+        # Errors are logged by `crashed`; Litestar's own logging config would
+        # start a queue-listener thread for every app made (one per test).
+        logging_config=None,
         debug=False,
     )
