@@ -167,6 +167,8 @@ def live_server(e2e_database: E2EDatabase, tmp_path_factory: pytest.TempPathFact
         "PORTAL_BASE_URL": base_url,
         "PICCOLO_CONF": "portal.piccolo_conf",
     }
+    # The browser tests use the app's own embedded dev Vipps, not the unit tests' one.
+    env.pop("PORTAL_VIPPS_BASE_URL", None)
     log_path = tmp_path_factory.mktemp("e2e-server") / "uvicorn.log"
     global _server_log
     _server_log = log_path

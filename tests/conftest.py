@@ -29,6 +29,21 @@ os.environ["PORTAL_EMBEDDED_WORKER"] = "0"
 # Tests change opening hours between requests; read them fresh every time.
 os.environ.setdefault("PORTAL_CATALOGUE_CACHE_SECONDS", "0")
 os.environ["PICCOLO_CONF"] = "portal.piccolo_conf"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# The app's Vipps is a dev Vipps served over real HTTP by this test session
+# (started on first use: the `vipps` fixture). Its webhooks are not sent
+# anywhere; tests deliver signed webhooks to the app themselves.
+VIPPS_PORT = _free_port()
+os.environ["PORTAL_VIPPS_BASE_URL"] = f"http://127.0.0.1:{VIPPS_PORT}"
 os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
 
 DATABASE_URL = os.environ["DATABASE_URL"]
@@ -71,7 +86,26 @@ async def clean_bookings():
     from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
     from portal.notify.tables import DevMessage, OutboxMessage
 
-    for table in (OutboxMessage, DevMessage, SlotClaim, ClassSession, Booking, PhoneCode, DeviceToken, CustomerSupplier, Customer):
+    from portal.payments.tables import Coupon, CouponRedemption, MoneyMovement, Payment, PaymentEvent, PaymentOperation, WebhookDelivery
+
+    await Coupon.update({Coupon.uses: 0}, force=True)
+    for table in (
+        MoneyMovement,
+        PaymentEvent,
+        WebhookDelivery,
+        OutboxMessage,
+        PaymentOperation,
+        Payment,
+        CouponRedemption,
+        DevMessage,
+        SlotClaim,
+        ClassSession,
+        Booking,
+        PhoneCode,
+        DeviceToken,
+        CustomerSupplier,
+        Customer,
+    ):
         await table.delete(force=True)
     yield
 
@@ -84,6 +118,46 @@ async def client(clean_bookings):
 
     async with AsyncTestClient(app=create_app(), base_url="http://127.0.0.1:8000") as test_client:
         yield test_client
+
+
+_vipps_server: dict = {}
+
+
+@pytest.fixture()
+def vipps():
+    """The session's dev Vipps (the one the app talks to), emptied for each test.
+
+    Yields the DevVipps: `approve(reference)`, `reject(...)`, `fail_next(...)`,
+    `fail_captures()`, `payments`, `request_log` …
+    """
+    if not _vipps_server:
+        import contextlib
+
+        from tests.integration.vipps_support import serve_in_thread
+        from portal.app import create_app  # noqa: F401 - the dev app borrows the template engine
+        from portal.payments.vipps.devserver import DevVipps, create_dev_vipps_app
+        from portal.settings import load
+
+        v = load().vipps
+        dev = DevVipps(
+            client_id=v.client_id,
+            client_secret=v.client_secret,
+            subscription_key=v.subscription_key,
+            merchant_serial_number=v.merchant_serial_number,
+            public_base=v.base_url,
+        )
+        stack = contextlib.ExitStack()
+        stack.enter_context(serve_in_thread(create_dev_vipps_app(dev), VIPPS_PORT))
+        _vipps_server.update(dev=dev, stack=stack)
+    dev = _vipps_server["dev"]
+    dev.reset()
+    yield dev
+    dev.reset()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _vipps_server:
+        _vipps_server["stack"].close()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
