@@ -44,6 +44,7 @@ def _free_port() -> int:
 # anywhere; tests deliver signed webhooks to the app themselves.
 VIPPS_PORT = _free_port()
 os.environ["PORTAL_VIPPS_BASE_URL"] = f"http://127.0.0.1:{VIPPS_PORT}"
+os.environ.setdefault("PORTAL_VIPPS_TIMEOUT", "2")  # timeouts are provoked on purpose; keep them short
 os.environ.setdefault("HYPOTHESIS_PROFILE", "default")
 
 DATABASE_URL = os.environ["DATABASE_URL"]
