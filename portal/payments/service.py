@@ -311,8 +311,13 @@ async def _booking_effect(payment: dict, state: PaymentState, now: datetime) -> 
             (Payment.booking == booking_id) & (Payment.outcome_applied == "confirmed") & (Payment.id != payment["id"])
         )
         confirmed = None if other else await booking_service.confirm_paid(booking_id, now)
-        if confirmed is not None and confirmed["status"] == BookingStatus.CONFIRMED.value:
+        paid_by_vipps = confirmed is not None and confirmed["payment_method"] in (Means.VIPPS.value, Means.DEPOSIT.value)
+        if paid_by_vipps and confirmed["status"] == BookingStatus.CONFIRMED.value:
             return "confirmed"
+        if confirmed is not None and not paid_by_vipps:
+            # The customer came back and chose to pay on site meanwhile: this reservation is not needed.
+            await _plan(payment, Outcome.HOLD_LOST, now)
+            return "not_needed"
         # The time went to someone else (or another attempt already paid): release the money at once.
         await _plan(payment, Outcome.HOLD_LOST, now)
         if not other:
@@ -702,10 +707,16 @@ async def reconcile(now: datetime) -> dict:
                 counts["failed"] += 1
             else:
                 log.warning("reconciler: %s not read: %s", payment["reference"], exc)
-    unconfirmed = await PaymentOperation.select(PaymentOperation.payment).where(
+    recent = await PaymentOperation.select(PaymentOperation.payment, PaymentOperation.idempotency_key).where(
         (PaymentOperation.status == "done") & (PaymentOperation.done_at >= now - timedelta(days=2)) & (PaymentOperation.kind == "capture")
     )
-    for payment_id in {r["payment"] for r in unconfirmed}:
+    reported = {
+        r["idempotency_key"]
+        for r in await PaymentEvent.select(PaymentEvent.idempotency_key).where(
+            PaymentEvent.idempotency_key.is_in([r["idempotency_key"] for r in recent] or [""])
+        )
+    }
+    for payment_id in {r["payment"] for r in recent if r["idempotency_key"] not in reported}:
         payment = await Payment.select(Payment.reference).where(Payment.id == payment_id).first()
         try:
             await sync(payment["reference"], now)
