@@ -161,11 +161,14 @@ async def start(booking_id: int, now: datetime) -> str:
     async with write_transaction():
         booking = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
         current = await latest_payment(booking_id)
-        if current and current["state"] == PaymentState.CREATED.value:
+        amount = Quote.from_json(booking["quote"]).pay_now_ore
+        superseded = None
+        if current and current["state"] == PaymentState.CREATED.value and current["amount_ore"] == amount:
             payment = current
         else:
+            if current and current["state"] == PaymentState.CREATED.value:
+                superseded = current  # the price changed (a coupon) since the customer was sent to Vipps
             attempt = current["attempt"] + 1 if current else 1
-            amount = Quote.from_json(booking["quote"]).pay_now_ore
             inserted = await Payment.insert(
                 Payment(
                     booking=booking_id,
@@ -181,6 +184,11 @@ async def start(booking_id: int, now: datetime) -> str:
                 )
             ).returning(Payment.id)
             payment = await Payment.select().where(Payment.id == inserted[0]["id"]).first()
+    if superseded is not None:
+        try:
+            await vipps().cancel(superseded["reference"], f"{superseded['reference']}-superseded")
+        except VippsError as exc:
+            log.warning("payment %s: superseded but not cancelled (%s); Vipps expires it", superseded["reference"], exc)
     if payment["redirect_url"]:
         return payment["redirect_url"]
     return_url = f"{settings.base_url}/pay/{return_token(booking['hold_token'])}"
