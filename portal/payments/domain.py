@@ -216,8 +216,9 @@ def payment_reference(booking_reference: str, attempt: int) -> str:
 
 def vipps_phone(e164: str) -> str:
     """`+4791234567` → `4791234567` (Vipps wants digits with the country code)."""
-    digits = e164.lstrip("+")
-    if not digits.isdigit():
+    digits = e164.removeprefix("+")
+    # str.isdigit() also accepts non-ASCII digits ('٤', '９', '²'): Vipps wants 0-9 only.
+    if not re.fullmatch(r"[0-9]+", digits):
         raise ValueError(f"not an E.164 number: {e164!r}")
     return digits
 
