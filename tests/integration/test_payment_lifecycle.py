@@ -155,7 +155,9 @@ async def ops(reference: str) -> list[dict]:
 
 
 async def drain(now: dt.datetime | None = None) -> int:
-    """Run the outbox (emails, SMS and payment operations) until nothing is due at `now`."""
+    """Run the outbox (emails, SMS and payment operations) until nothing is due
+    at `now` (by default the clock, travelled or not: rows planned while
+    travelling with a ticking clock are due a little after the moment travelled to)."""
     total = 0
     for _ in range(20):
         tried = await worker.drain_once(now)
@@ -165,13 +167,23 @@ async def drain(now: dt.datetime | None = None) -> int:
     raise AssertionError("the outbox never ran dry")
 
 
-def calls(vipps, reference: str, *operations: str) -> list[str]:
-    """The modifying calls the dev Vipps received for a payment, in order."""
+def requests(vipps, reference: str, *operations: str) -> list[dict]:
+    """The calls the dev Vipps received for a payment, in order, leaving out
+    those refused for a stale access token (the client fetches a new token
+    and sends the same request again: the dev Vipps forgets its tokens
+    between tests, the client's token cache does not)."""
     return [
-        e["operation"]
+        e
         for e in list(vipps.request_log)
-        if e["operation"] in operations and e["path"].rstrip("/").split("/payments/")[-1].split("/")[0] == reference
+        if e["operation"] in operations
+        and e["path"].rstrip("/").split("/payments/")[-1].split("/")[0] == reference
+        and (e["response"] or {}).get("status") != 401
     ]
+
+
+def calls(vipps, reference: str, *operations: str) -> list[str]:
+    """The operations the dev Vipps carried out or answered for a payment, in order."""
+    return [e["operation"] for e in requests(vipps, reference, *operations)]
 
 
 def aggregate(vipps, reference: str) -> dict[str, int]:
@@ -218,7 +230,7 @@ async def test_money_is_reserved_at_booking_and_captured_only_after_delivery(cli
     for moment in moments:
         with travel(moment):
             await service.reconcile(moment)
-            await drain(moment)
+            await drain()
         assert vipps.payments[booked.reference].captured_ore == 0, moment
         assert (await booking(booked.booking_id))["status"] == "confirmed", moment
     assert calls(vipps, booked.reference, "capture", "cancel", "refund") == []
@@ -231,7 +243,7 @@ async def test_money_is_reserved_at_booking_and_captured_only_after_delivery(cli
         (capture,) = await ops(booked.reference)
         assert (capture["kind"], capture["amount_ore"], capture["status"]) == ("capture", 549_00, "pending")
         assert vipps.payments[booked.reference].captured_ore == 0  # nothing moves before the worker runs
-        await drain(delivered_at)
+        await drain()
     assert calls(vipps, booked.reference, "capture", "cancel", "refund") == ["capture"]
     assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 549_00, "cancelled": 0, "refunded": 0}
     (capture,) = await ops(booked.reference)
@@ -253,3 +265,424 @@ async def test_money_is_reserved_at_booking_and_captured_only_after_delivery(cli
     assert says(page.text, "%(amount)s charged with Vipps.", amount=kr(549_00))
     assert not says(page.text, "%(amount)s reserved in Vipps, not charged.", amount=kr(549_00))
     assert says(page.text, "This appointment has taken place.")
+
+
+async def test_a_booking_nobody_marks_is_completed_and_captured_24_hours_after_its_end(client, vipps):
+    booked = await book_with_vipps(client, vipps)
+    due = booked.end + dt.timedelta(hours=24)
+
+    just_before = due - dt.timedelta(seconds=1)
+    with travel(just_before):
+        counts = await service.reconcile(just_before)
+        await drain()
+    assert counts["completed"] == 0
+    assert (await booking(booked.booking_id))["status"] == "confirmed"
+    assert aggregate(vipps, booked.reference)["captured"] == 0
+    assert await ops(booked.reference) == []
+
+    with travel(due):
+        counts = await service.reconcile(due)
+        await drain()
+    assert counts["completed"] == 1
+    assert (await booking(booked.booking_id))["status"] == "completed"
+    assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 549_00, "cancelled": 0, "refunded": 0}
+    (movement,) = await service.movements(booked.booking_id)
+    assert (movement["kind"], movement["amount_ore"], movement["reason"]) == ("capture", 549_00, "delivered")
+
+    # Later runs find nothing more to do.
+    later = due + dt.timedelta(hours=6)
+    with travel(later):
+        counts = await service.reconcile(later)
+        await drain()
+    assert counts["completed"] == 0
+    assert calls(vipps, booked.reference, "capture", "cancel", "refund") == ["capture"]
+    assert len(await service.movements(booked.booking_id)) == 1
+
+
+# ---------------------------------------------------------------- the customer cancels
+
+
+async def _cancel_page(client, booked: Booked):
+    page = await client.get(f"/b/{booked.manage_token}/cancel")
+    assert page.status_code == 200
+    return page
+
+
+async def _cancel(client, booked: Booked, page) -> None:
+    done = await client.post(f"/b/{booked.manage_token}/cancel", data={"_csrf_token": csrf(page.text)}, follow_redirects=False)
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/b/{booked.manage_token}?cancelled=1"
+
+
+async def test_customer_cancels_for_free_and_the_whole_reservation_is_released(client, vipps):
+    booked = await book_with_vipps(client, vipps, days_ahead=3)
+    day = clock.to_local(booked.start).date()
+    assert booked.start.isoformat() not in (await offered(client, HAIRCUT, day))[0]
+
+    page = await _cancel_page(client, booked)
+    assert says(page.text, "Cancelling now is free.")
+    assert says(page.text, "The amount reserved in Vipps is released in full; nothing is charged.")
+    assert not says(page.text, "The fee is charged from the amount reserved in Vipps; the rest of the reservation is released.")
+    token = csrf(page.text)
+    await _cancel(client, booked, page)
+
+    assert (await booking(booked.booking_id))["status"] == "cancelled_by_customer"
+    (cancel,) = await ops(booked.reference)
+    assert (cancel["kind"], cancel["reason"], cancel["status"]) == ("cancel", "customer_cancel_free", "pending")
+    assert {m["channel"] for m in await messages(booked.booking_id, "cancellation")} == {"email", "sms"}
+    assert booked.start.isoformat() in (await offered(client, HAIRCUT, day))[0]  # free again at once
+
+    await drain()
+    assert calls(vipps, booked.reference, "capture", "cancel", "refund") == ["cancel"]
+    assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 0, "cancelled": 549_00, "refunded": 0}
+    p = await payment(booked.reference)
+    assert (p["captured_ore"], p["cancelled_ore"]) == (0, 549_00)
+    assert await service.movements(booked.booking_id) == []
+    page = await client.get(f"/b/{booked.manage_token}")
+    assert says(page.text, "You have cancelled this booking.")
+    assert says(page.text, "%(amount)s released: it will never be charged.", amount=kr(549_00))
+
+    # A second press does nothing more.
+    again = await client.post(f"/b/{booked.manage_token}/cancel", data={"_csrf_token": token}, follow_redirects=False)
+    assert again.headers["location"] == f"/b/{booked.manage_token}/cancel"
+    await drain()
+    assert len(await ops(booked.reference)) == 1
+
+
+async def test_the_free_window_ends_24_hours_before_the_start(client, vipps):
+    booked = await book_with_vipps(client, vipps, days_ahead=3)
+    last_free = booked.start - dt.timedelta(hours=24, seconds=1)
+    with travel(last_free):
+        assert says((await _cancel_page(client, booked)).text, "Cancelling now is free.")
+    with travel(booked.start - dt.timedelta(hours=24)):
+        page = await _cancel_page(client, booked)
+        assert not says(page.text, "Cancelling now is free.")
+        assert says(page.text, "It is too late to cancel for free. Cancelling now costs %(fee)s, as agreed when you booked.", fee=kr(274_50))
+
+
+@pytest.mark.legal("L17")
+async def test_a_late_cancellation_captures_the_fee_then_releases_the_rest(client, vipps):
+    booked = await book_with_vipps(client, vipps, days_ahead=3)
+    late = booked.start - dt.timedelta(hours=2)
+    with travel(late):
+        page = await _cancel_page(client, booked)
+        assert says(page.text, "It is too late to cancel for free. Cancelling now costs %(fee)s, as agreed when you booked.", fee=kr(274_50))
+        assert says(page.text, "The fee is charged from the amount reserved in Vipps; the rest of the reservation is released.")
+        assert says(page.text, "Cancel and pay %(fee)s", fee=kr(274_50))
+        await _cancel(client, booked, page)
+        capture, cancel = await ops(booked.reference)
+        assert (capture["kind"], capture["amount_ore"], capture["reason"]) == ("capture", 274_50, "customer_cancel_late")
+        assert (cancel["kind"], cancel["reason"]) == ("cancel", "customer_cancel_late")
+        await drain()
+    assert (await booking(booked.booking_id))["status"] == "cancelled_by_customer"
+    assert calls(vipps, booked.reference, "capture", "cancel", "refund") == ["capture", "cancel"]
+    assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 274_50, "cancelled": 274_50, "refunded": 0}
+    (movement,) = await service.movements(booked.booking_id)
+    assert (movement["kind"], movement["amount_ore"], movement["reason"]) == ("capture", 274_50, "customer_cancel_late")
+    assert sum(line["gross_ore"] for line in movement["lines"]) == 274_50
+    assert movement["vat"] == [{"rate_bp": 2500, "base_ore": 219_60, "vat_ore": 54_90, "gross_ore": 274_50}]
+    page = await client.get(f"/b/{booked.manage_token}")
+    assert says(page.text, "%(amount)s charged with Vipps.", amount=kr(274_50))
+    assert says(page.text, "%(amount)s released: it will never be charged.", amount=kr(274_50))
+
+
+# ---------------------------------------------------------------- no-show
+
+
+async def test_a_no_show_captures_the_fee_and_releases_the_rest_but_not_before_the_start(client, vipps):
+    booked = await book_with_vipps(client, vipps)
+    with pytest.raises(booking_service.NotAllowed):
+        await service.mark_no_show(booked.booking_id, booked.start - dt.timedelta(minutes=1))
+    assert (await booking(booked.booking_id))["status"] == "confirmed"
+    assert await ops(booked.reference) == []
+
+    at = booked.start + dt.timedelta(minutes=15)
+    with travel(at):
+        assert (await service.mark_no_show(booked.booking_id, at))["status"] == "no_show"
+        with pytest.raises(booking_service.NotAllowed):  # and only once
+            await service.mark_no_show(booked.booking_id, at)
+        await drain()
+    assert [(o["kind"], o["amount_ore"], o["reason"], o["status"]) for o in await ops(booked.reference)] == [
+        ("capture", 274_50, "no_show", "done"),
+        ("cancel", 0, "no_show", "done"),
+    ]
+    assert calls(vipps, booked.reference, "capture", "cancel", "refund") == ["capture", "cancel"]
+    assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 274_50, "cancelled": 274_50, "refunded": 0}
+    (movement,) = await service.movements(booked.booking_id)
+    assert (movement["amount_ore"], movement["reason"]) == (274_50, "no_show")
+
+
+# ---------------------------------------------------------------- the supplier cancels, refunds
+
+
+async def _backoffice(client, booked: Booked, action: str, **fields: str):
+    reference = (await booking(booked.booking_id))["reference"]
+    page = await client.get(f"/dev/backoffice/{reference}")
+    assert page.status_code == 200
+    return await client.post(
+        f"/dev/backoffice/{reference}", data={"action": action, "_csrf_token": csrf(page.text), **fields}, follow_redirects=False
+    )
+
+
+@pytest.mark.legal("L9")
+async def test_supplier_cancels_before_capture_and_everything_is_released(client, vipps):
+    booked = await book_with_vipps(client, vipps)
+    done = await _backoffice(client, booked, "supplier_cancel")
+    assert done.status_code == 303
+    assert (await booking(booked.booking_id))["status"] == "cancelled_by_supplier"
+    assert {m["channel"] for m in await messages(booked.booking_id, "cancellation")} == {"email", "sms"}
+    await drain()
+    assert [(o["kind"], o["reason"], o["status"]) for o in await ops(booked.reference)] == [("cancel", "supplier_cancel", "done")]
+    assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 0, "cancelled": 549_00, "refunded": 0}
+    assert await service.movements(booked.booking_id) == []
+    day = clock.to_local(booked.start).date()
+    assert booked.start.isoformat() in (await offered(client, HAIRCUT, day))[0]
+
+
+async def _delivered(client, vipps) -> Booked:
+    booked = await book_with_vipps(client, vipps)
+    at = booked.start + dt.timedelta(minutes=30)
+    with travel(at):
+        await service.mark_delivered(booked.booking_id, at)
+        await drain()
+    assert aggregate(vipps, booked.reference)["captured"] == 549_00
+    return booked
+
+
+@pytest.mark.legal("L8")
+@pytest.mark.legal("L9")
+async def test_after_capture_the_supplier_refunds_everything_by_the_same_means(client, vipps):
+    booked = await _delivered(client, vipps)
+    done = await _backoffice(client, booked, "refund", amount="549,00")
+    assert done.status_code == 303, done.text[-1500:]
+    await drain()
+    assert calls(vipps, booked.reference, "capture", "cancel", "refund") == ["capture", "refund"]
+    assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 549_00, "cancelled": 0, "refunded": 549_00}
+    p = await payment(booked.reference)
+    assert (p["captured_ore"], p["refunded_ore"]) == (549_00, 549_00)
+    capture, refund = await service.movements(booked.booking_id)
+    assert (refund["kind"], refund["means"], refund["amount_ore"], refund["reason"]) == ("refund", "vipps", 549_00, "refund")
+    assert refund["vat"] == capture["vat"] == [{"rate_bp": 2500, "base_ore": 439_20, "vat_ore": 109_80, "gross_ore": 549_00}]
+    page = await client.get(f"/b/{booked.manage_token}")
+    assert says(page.text, "%(amount)s refunded to you.", amount=kr(549_00))
+    # Nothing is left to give back.
+    refused = await _backoffice(client, booked, "refund", amount="0,01")
+    assert refused.status_code == 422 and says(refused.text, "That is not possible for this booking now.")
+
+
+@pytest.mark.legal("L17")
+async def test_partial_refunds_use_their_own_keys_and_never_exceed_what_was_captured(client, vipps):
+    booked = await _delivered(client, vipps)
+    now = clock.now()
+    first = await service.refund(booked.booking_id, 100_00, now)
+    second = await service.refund(booked.booking_id, 150_50, now)
+    assert first and second and set(first).isdisjoint(second)
+    # Planned but not yet carried out: they already count.
+    with pytest.raises(booking_service.NotAllowed):
+        await service.refund(booked.booking_id, 549_00 - 250_50 + 1, now)
+    for amount in (0, -1):
+        with pytest.raises(booking_service.NotAllowed):
+            await service.refund(booked.booking_id, amount, now)
+    await drain()
+    refunds = [o for o in await ops(booked.reference) if o["kind"] == "refund"]
+    assert [(o["amount_ore"], o["status"]) for o in refunds] == [(100_00, "done"), (150_50, "done")]
+    keys = [e["headers"]["idempotency-key"] for e in requests(vipps, booked.reference, "refund")]
+    assert keys == [o["idempotency_key"] for o in refunds] and len(set(keys)) == 2
+    assert aggregate(vipps, booked.reference)["refunded"] == 250_50
+    assert [m["amount_ore"] for m in await service.movements(booked.booking_id) if m["kind"] == "refund"] == [100_00, 150_50]
+
+    with pytest.raises(booking_service.NotAllowed):
+        await service.refund(booked.booking_id, 298_51, now)
+    await service.refund(booked.booking_id, 298_50, now)
+    await drain()
+    assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 549_00, "cancelled": 0, "refunded": 549_00}
+    with pytest.raises(booking_service.NotAllowed):
+        await service.refund(booked.booking_id, 1, now)
+    movements = await service.movements(booked.booking_id)
+    assert sum(m["amount_ore"] for m in movements if m["kind"] == "refund") == 549_00
+    for m in movements:
+        assert sum(line["gross_ore"] for line in m["lines"]) == m["amount_ore"]
+        assert sum(v["gross_ore"] for v in m["vat"]) == m["amount_ore"]
+
+
+# ---------------------------------------------------------------- a deposit
+
+
+@pytest.mark.legal("L13")
+async def test_a_deposit_is_reserved_at_booking_captured_at_delivery_and_the_rest_is_paid_on_site(client, vipps):
+    checkout, start = await hold_time(client, MASSAGE)
+    page = await client.get(checkout)
+    wording = (
+        "A deposit of %(deposit)s is reserved in Vipps when you book – reserved, not charged. "
+        "It is charged after the appointment. You pay the rest, %(rest)s, at the appointment."
+    )
+    assert says(page.text, wording, deposit=kr(417_00), rest=kr(973_00))
+    sent = await confirm_with_code(client, checkout, {"means": "deposit"})
+    assert sent.status_code == 303, sent.text[-2000:]
+    hold_token = checkout.rsplit("/", 1)[-1]
+    row = await booking_service.get_by_hold_token(hold_token)
+    p = await service.latest_payment(row["id"])
+    assert (p["amount_ore"], p["purpose"]) == (417_00, "deposit")
+    assert vipps.payments[p["reference"]].amount_ore == 417_00
+    booked = Booked(checkout, hold_token, start, row["id"], p["reference"], duration=row["end"] - row["start"])
+
+    assert vipps.approve(booked.reference)
+    back = await come_back(client, booked)
+    assert back.status_code == 303
+    booked.manage_token = back.headers["location"].split("/b/")[1].split("?")[0]
+    page = await client.get(f"/b/{booked.manage_token}")
+    assert says(page.text, "%(amount)s reserved in Vipps, not charged.", amount=kr(417_00))
+    assert says(page.text, "To pay at the appointment: %(amount)s.", amount=kr(973_00))
+
+    at = start + dt.timedelta(minutes=90)
+    with travel(at):
+        await service.mark_delivered(booked.booking_id, at)
+        await drain()
+    assert [(o["kind"], o["amount_ore"], o["status"]) for o in await ops(booked.reference)] == [("capture", 417_00, "done")]
+    assert aggregate(vipps, booked.reference) == {"authorized": 417_00, "captured": 417_00, "cancelled": 0, "refunded": 0}
+    (movement,) = await service.movements(booked.booking_id)
+    assert movement["amount_ore"] == 417_00
+    assert sum(line["gross_ore"] for line in movement["lines"]) == 417_00
+    assert sum(v["gross_ore"] for v in movement["vat"]) == 417_00
+    page = await client.get(f"/b/{booked.manage_token}")
+    assert says(page.text, "%(amount)s charged with Vipps.", amount=kr(417_00))
+    assert says(page.text, "To pay at the appointment: %(amount)s.", amount=kr(973_00))
+
+
+# ---------------------------------------------------------------- authorised after the hold was lost
+
+
+async def test_an_authorisation_after_the_time_went_to_someone_else_releases_the_money(client, vipps, monkeypatch):
+    from portal.settings import load as load_settings
+
+    monkeypatch.setattr(vipps, "payment_seconds", 3600)  # the customer is slow, but within Vipps' own limit
+    booked = await submit_to_vipps(client)
+    first = await booking(booked.booking_id)
+    later = clock.now() + dt.timedelta(minutes=load_settings().vipps.payment_hold_minutes, seconds=30)
+    with travel(later):
+        assert await booking_service.release_expired(later) == 1
+        assert (await booking(booked.booking_id))["status"] == "released"
+        async with AsyncTestClient(app=create_app(), base_url="http://127.0.0.1:8000") as other:
+            checkout, _ = await hold_time(other, HAIRCUT, start=booked.start.isoformat())
+            done = await confirm_with_code(other, checkout, {**OTHER_CUSTOMER, "means": "onsite"})
+            assert done.status_code == 303 and done.headers["location"].startswith("/b/")
+        second = await booking_service.get_by_hold_token(checkout.rsplit("/", 1)[-1])
+        assert second["status"] == "confirmed" and second["resource"] == first["resource"]
+
+        assert vipps.approve(booked.reference)
+        back = await come_back(client, booked)
+        assert back.status_code == 200
+        assert says(
+            back.text,
+            "The payment came through after your time was given to someone else. "
+            "The reservation in Vipps has been cancelled: nothing is charged.",
+        )
+        assert says(back.text, "Choose another time") and f'href="{HAIRCUT}"' in back.text
+        assert 'hx-get="' not in back.text  # nothing more to wait for
+        assert (await booking(booked.booking_id))["status"] == "released"
+        p = await payment(booked.reference)
+        assert (p["state"], p["outcome_applied"]) == ("authorized", "hold_lost")
+        (cancel,) = await ops(booked.reference)
+        assert (cancel["kind"], cancel["reason"]) == ("cancel", "hold_lost")
+        lost = await messages(booked.booking_id, "slot_lost")
+        assert {m["channel"] for m in lost} == {"email", "sms"}
+        assert {m["recipient"] for m in lost} == {"+4741234567", "kari@example.no"}
+        await drain()
+
+        # Coming back again changes nothing.
+        assert (await come_back(client, booked)).status_code == 200
+        await drain()
+    assert calls(vipps, booked.reference, "capture", "cancel", "refund") == ["cancel"]
+    assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 0, "cancelled": 549_00, "refunded": 0}
+    assert len(await messages(booked.booking_id, "slot_lost")) == 2
+    assert (await booking(second["id"]))["status"] == "confirmed"
+    assert await SlotClaim.count().where(SlotClaim.owner == f"b:{second['id']}") > 0
+    assert await SlotClaim.count().where(SlotClaim.owner == f"b:{booked.booking_id}") == 0
+
+
+# ---------------------------------------------------------------- the return page
+
+
+async def test_the_return_page_works_in_another_browser_and_polls_until_authorised(client, vipps):
+    booked = await submit_to_vipps(client)
+    async with AsyncTestClient(app=create_app(), base_url="http://127.0.0.1:8000") as fresh:
+        assert not fresh.cookies
+        page = await fresh.get(f"/pay/{booked.signed}", follow_redirects=False)
+        assert page.status_code == 200
+        assert says(page.text, "Waiting for Vipps …")
+        assert f'hx-get="/pay/{booked.signed}/status?n=0"' in page.text
+        assert 'hx-trigger="load delay:5s"' in page.text
+        assert re.search(r'<noscript><meta http-equiv="refresh" content="\d+"></noscript>', page.text)
+        assert f'href="{booked.landing}"' in page.text  # open Vipps again
+
+        polled = await fresh.get(f"/pay/{booked.signed}/status?n=0", headers={"HX-Request": "true"})
+        assert polled.status_code == 200 and "HX-Redirect" not in polled.headers
+        assert f'hx-get="/pay/{booked.signed}/status?n=1"' in polled.text and 'hx-trigger="load delay:2s"' in polled.text
+        assert "<html" not in polled.text.lower()  # only the status block
+
+        assert vipps.approve(booked.reference)
+        polled = await fresh.get(f"/pay/{booked.signed}/status?n=1", headers={"HX-Request": "true"})
+        assert polled.status_code == 200
+        row = await booking(booked.booking_id)
+        assert row["status"] == "confirmed"
+        assert polled.headers["HX-Redirect"] == f"/b/{row['manage_token']}?new=1"
+
+        page = await fresh.get(f"/pay/{booked.signed}", follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == f"/b/{row['manage_token']}?new=1"
+
+        tampered = booked.signed[:-3] + ("aaa" if not booked.signed.endswith("aaa") else "bbb")
+        for path in (f"/pay/{tampered}", f"/pay/{tampered}/status", f"/pay/{service.return_token('no-such-hold')}"):
+            assert (await fresh.get(path)).status_code == 404, path
+    assert len(await messages(booked.booking_id, "confirmation")) == 2  # one email, one SMS: once
+
+
+async def test_a_rejected_payment_frees_the_time_and_choosing_it_again_makes_a_new_booking(client, vipps):
+    booked = await submit_to_vipps(client)
+    day = clock.to_local(booked.start).date()
+    assert booked.start.isoformat() not in (await offered(client, HAIRCUT, day))[0]
+    assert vipps.reject(booked.reference)
+    back = await come_back(client, booked)
+    assert back.status_code == 200
+    assert says(back.text, "The payment was not completed. Nothing is charged, and the time is free again.")
+    assert says(back.text, "Choose a time again") and f'href="{HAIRCUT}"' in back.text
+    assert (await booking(booked.booking_id))["status"] == "released"
+    p = await payment(booked.reference)
+    assert (p["state"], p["authorized_ore"]) == ("aborted", 0)
+    assert booked.start.isoformat() in (await offered(client, HAIRCUT, day))[0]
+    assert calls(vipps, booked.reference, "capture", "cancel", "refund") == []
+
+    again = await submit_to_vipps(client, start=booked.start.isoformat())
+    assert again.booking_id != booked.booking_id and again.hold_token != booked.hold_token
+    assert again.reference != booked.reference and again.reference.endswith("-1")
+    assert vipps.approve(again.reference)
+    assert (await come_back(client, again)).status_code == 303
+    assert (await booking(again.booking_id))["status"] == "confirmed"
+    assert (await booking(booked.booking_id))["status"] == "released"
+
+
+async def test_a_refused_create_lets_the_customer_try_again_with_a_new_attempt(client, vipps):
+    checkout, _ = await hold_time(client)
+    vipps.fail_next("create", 400)
+    refused = await confirm_with_code(client, checkout, {"means": "vipps"})
+    assert refused.status_code == 422
+    assert says(
+        refused.text,
+        "Vipps could not start the payment. Nothing has been charged. Try again, or choose to pay at the appointment if the seller offers it.",
+    )
+    row = await booking_service.get_by_hold_token(checkout.rsplit("/", 1)[-1])
+    assert row["status"] == "held"
+    first = await service.latest_payment(row["id"])
+    assert (first["reference"], first["state"]) == (f"{row['reference']}-1", "failed")
+    assert first["problem"]
+
+    again = await press_confirm(client, checkout)
+    assert again.status_code == 303 and "/landing/" in again.headers["location"]
+    second = await service.latest_payment(row["id"])
+    assert (second["reference"], second["attempt"]) == (f"{row['reference']}-2", 2)
+    assert second["create_key"] != first["create_key"]
+    assert list(vipps.payments) == [second["reference"]]
+    assert vipps.approve(second["reference"])
+    booked = Booked(checkout, row["hold_token"], row["start"], row["id"], second["reference"])
+    assert (await come_back(client, booked)).status_code == 303
+    assert (await booking(row["id"]))["status"] == "confirmed"
+    assert (await payment(second["reference"]))["outcome_applied"] == "confirmed"
