@@ -29,6 +29,7 @@ from portal.catalogue.domain import CATEGORIES
 from portal.catalogue.service import OfferingContext, offering_context, offering_context_by_id
 from portal.lib import clock
 from portal.lib.i18n import N_, translations
+from portal.lib.money import format_nok
 from portal.settings import load as load_settings
 from portal.web.render import language_of, page, wants_fragment
 from portal.web.security import device_cookie, device_token_of, new_visitor, visitor_of
@@ -207,7 +208,17 @@ def _checkout_context(booking: dict, ctx: OfferingContext, now: datetime) -> dic
     }
 
 
-async def _payment_context(ctx: OfferingContext, booking: dict, chosen: str, now: datetime) -> dict:
+def coupon_refusal_text(refusal, terms, language: str) -> str:
+    """The refusal in the customer's language, with its figures filled in."""
+    text = translations(language).gettext(COUPON_REFUSAL_TEXT[refusal])
+    if "%(" not in text:
+        return text
+    minimum = format_nok(terms.min_amount_ore, language) if terms else ""
+    start = clock.fmt_datetime(terms.valid_from, language) if terms and terms.valid_from else ""
+    return text % {"minimum": minimum, "start": start}
+
+
+async def _payment_context(ctx: OfferingContext, booking: dict, chosen: str, now: datetime, language: str = "nb") -> dict:
     """The ways to pay, the price as the pipeline makes it (with the hold's
     coupon), and what is paid when — for the means chosen, or the first."""
     options = service.means_for(ctx)
@@ -222,7 +233,7 @@ async def _payment_context(ctx: OfferingContext, booking: dict, chosen: str, now
         if refusal is None:
             code = booking["coupon_code"]
         else:
-            coupon_error = COUPON_REFUSAL_TEXT[refusal]
+            coupon_error = coupon_refusal_text(refusal, terms, language)
     price = service.price_quote(ctx, means=means, day=day, discount_ore=discount, coupon_code=code)
     return {
         "means_options": options,
@@ -263,7 +274,7 @@ async def checkout_page(request: Request, token: str) -> object:
         values=values,
         errors={},
         **_checkout_context(booking, ctx, now),
-        **await _payment_context(ctx, booking, "", now),
+        **await _payment_context(ctx, booking, "", now, language_of(request)),
         **await _phone_state(booking, phone, device),
     )
 
@@ -307,7 +318,7 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
             values=result.values,
             errors=errors,
             **context,
-            **await _payment_context(ctx, booking, result.values.means, now),
+            **await _payment_context(ctx, booking, result.values.means, now, language_of(request)),
             **await _phone_state(booking, result.phone_e164, device),
         )
 
@@ -328,7 +339,7 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
 
     async def invalid(status_code: int = 422, problem: str | None = None) -> object:
         current = await service.get_by_hold_token(token)
-        payment = await _payment_context(ctx, current, result.values.means, now)
+        payment = await _payment_context(ctx, current, result.values.means, now, language)
         payment["payment_problem"] = problem
         return page(
             request,
@@ -345,11 +356,11 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
     if result.values.coupon and typed != booking["coupon_code"]:
         # A code typed but not applied: apply it now, or say why not.
         full = service.price_quote(ctx, means=Means.ONSITE, day=clock.to_local(booking["start"]).date())
-        _, _, refusal = await coupon_store.evaluate(
+        terms, _, refusal = await coupon_store.evaluate(
             ctx.supplier["id"], result.values.coupon, offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now
         )
         if refusal is not None:
-            result.errors["coupon"] = COUPON_REFUSAL_TEXT[refusal]
+            result.errors["coupon"] = coupon_refusal_text(refusal, terms, language)
         else:
             await service.set_coupon(booking["id"], typed, now)
             booking = await service.get_by_hold_token(token)
@@ -359,7 +370,7 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
     shown = ["accept_terms", "adult"] + (["early_start"] if context["needs_early_start"] else [])
     consent_texts = {key: t.gettext(CONSENT_TEXTS[key]) for key in shown}
     means = Means(result.values.means)
-    price = (await _payment_context(ctx, booking, means.value, now))["price"]
+    price = (await _payment_context(ctx, booking, means.value, now, language))["price"]
     try:
         if price.pay_now_ore > 0:
             await service.submit_for_payment(
@@ -373,7 +384,7 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
         result.errors["code"] = N_("Press “Send code” to get a code by SMS.")
         return await invalid()
     except service.CheckoutRefused as refused:
-        result.errors["coupon"] = COUPON_REFUSAL_TEXT[refused.refusal]
+        result.errors["coupon"] = coupon_refusal_text(refused.refusal, refused.terms, language)
         await service.set_coupon(booking["id"], "", now)
         return await invalid()
     except payments.PaymentUnavailable:
@@ -399,11 +410,11 @@ async def _coupon_action(
     if apply:
         code = normalise_code(result.values.coupon) or result.values.coupon
         full = service.price_quote(ctx, means=Means.ONSITE, day=clock.to_local(booking["start"]).date())
-        _, _, refusal = await coupon_store.evaluate(
+        terms, _, refusal = await coupon_store.evaluate(
             ctx.supplier["id"], code, offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now
         )
         if refusal is not None:
-            errors["coupon"], status, code = COUPON_REFUSAL_TEXT[refusal], 422, ""
+            errors["coupon"], status, code = coupon_refusal_text(refusal, terms, language_of(request)), 422, ""
     if booking["status"] == domain.Status.HELD:
         await service.set_coupon(booking["id"], code, now)
     booking = await service.get_by_hold_token(booking["hold_token"])
@@ -415,7 +426,7 @@ async def _coupon_action(
         values=result.values,
         errors=errors,
         **{**context, "booking": booking},
-        **await _payment_context(ctx, booking, result.values.means, now),
+        **await _payment_context(ctx, booking, result.values.means, now, language_of(request)),
         **await _phone_state(booking, result.phone_e164, device),
     )
 

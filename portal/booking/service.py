@@ -429,9 +429,10 @@ def means_for(ctx: OfferingContext) -> list[Means]:
 class CheckoutRefused(Exception):
     """The coupon could not be used; nothing was changed."""
 
-    def __init__(self, refusal: object) -> None:
+    def __init__(self, refusal: object, terms: object = None) -> None:
         super().__init__(str(refusal))
         self.refusal = refusal
+        self.terms = terms
 
 
 async def _take_details(
@@ -466,7 +467,7 @@ async def _take_details(
                 row["supplier"], row["coupon_code"], booking_id=row["id"], offering_id=row["offering"], amount_ore=full.total_ore, now=now
             )
         except coupon_store.CouponRefused as refused:
-            raise CheckoutRefused(refused.refusal) from None
+            raise CheckoutRefused(refused.refusal, refused.terms) from None
         code = row["coupon_code"]
     frozen = price_quote(ctx, means=means, day=day, discount_ore=discount, coupon_code=code)
     consents = {key: {"at": now.isoformat(), "text": text} for key, text in consent_texts.items()}
