@@ -1,0 +1,333 @@
+"""When Vipps fails: 5xx answers, timeouts, answers lost after the work was
+done, refused captures — and the paths that learn what happened anyway (the
+reconciler, the return page, webhooks), which must agree.
+
+Against the session's dev Vipps over real HTTP, with injected faults
+(`fail_next`, `delay_next`, `fail_captures`). PORTAL_VIPPS_TIMEOUT is 2 s here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from portal.booking.tables import Booking, SlotClaim
+from portal.catalogue.tables import Supplier
+from portal.lib import clock
+from portal.notify.tables import OutboxMessage
+from portal.payments import service
+from portal.payments.tables import MoneyMovement, Payment, PaymentEvent
+from portal.payments.vipps import signing
+from portal.settings import load as load_settings
+from tests.integration.helpers import confirm_with_code
+from tests.integration.test_payment_lifecycle import (
+    HAIRCUT,
+    Booked,
+    aggregate,
+    book_with_vipps,
+    booking,
+    calls,
+    come_back,
+    drain,
+    hold_time,
+    messages,
+    offered,
+    ops,
+    payment,
+    press_confirm,
+    requests,
+    says,
+    submit_to_vipps,
+    travel,
+)
+
+UNAVAILABLE = "Vipps is not answering right now. Nothing has been charged; your time is still held. Try again in a moment."
+
+
+async def _checkout(client) -> tuple[str, dict]:
+    checkout, _ = await hold_time(client)
+    from portal.booking import service as booking_service
+
+    return checkout, await booking_service.get_by_hold_token(checkout.rsplit("/", 1)[-1])
+
+
+def _create_calls(vipps) -> list[dict]:
+    return [e for e in vipps.requests_for("create") if (e["response"] or {}).get("status") != 401]
+
+
+async def _assert_unavailable_then_recovered(client, vipps, checkout: str, row: dict, answered: object) -> None:
+    """The 503 page left a payment to resume; pressing confirm again resumes it."""
+    assert answered.status_code == 503
+    assert says(answered.text, UNAVAILABLE)
+    held = await booking(row["id"])
+    assert held["status"] == "held" and held["hold_expires_at"] > clock.now()
+    assert await SlotClaim.count().where(SlotClaim.owner == f"b:{row['id']}") > 0
+    (stored,) = await Payment.select().where(Payment.booking == row["id"])
+    assert stored["state"] == "created" and stored["redirect_url"] == ""
+    assert stored["create_key"].startswith("create-")
+    sent = _create_calls(vipps)
+    assert {e["headers"]["idempotency-key"] for e in sent} == {stored["create_key"]}
+    assert {e["json"]["reference"] for e in sent} == {stored["reference"]}
+
+    again = await press_confirm(client, checkout)
+    assert again.status_code == 303 and "/landing/" in again.headers["location"], again.text[-1500:]
+    (resumed,) = await Payment.select().where(Payment.booking == row["id"])
+    assert (resumed["id"], resumed["reference"], resumed["create_key"]) == (stored["id"], stored["reference"], stored["create_key"])
+    assert resumed["redirect_url"] == again.headers["location"]
+    sent = _create_calls(vipps)
+    assert len(sent) > 2
+    assert {e["headers"]["idempotency-key"] for e in sent} == {stored["create_key"]}
+    assert {e["json"]["reference"] for e in sent} == {stored["reference"]}
+    assert list(vipps.payments) == [stored["reference"]]
+
+    # And it is a payment like any other.
+    assert vipps.approve(stored["reference"])
+    booked = Booked(checkout, row["hold_token"], row["start"], row["id"], stored["reference"])
+    assert (await come_back(client, booked)).status_code == 303
+    assert (await booking(row["id"]))["status"] == "confirmed"
+
+
+# ---------------------------------------------------------------- creating the payment
+
+
+async def test_one_5xx_on_create_is_retried_at_once_with_the_same_key(client, vipps):
+    checkout, row = await _checkout(client)
+    vipps.fail_next("create", 503)
+    sent = await confirm_with_code(client, checkout, {"means": "vipps"})
+    assert sent.status_code == 303 and "/landing/" in sent.headers["location"], sent.text[-1500:]
+    first, second = _create_calls(vipps)
+    assert first["response"]["status"] == 503 and second["response"]["status"] == 201
+    assert first["headers"]["idempotency-key"] == second["headers"]["idempotency-key"]
+    assert first["json"] == second["json"]
+    (stored,) = await Payment.select().where(Payment.booking == row["id"])
+    assert stored["create_key"] == first["headers"]["idempotency-key"]
+    assert list(vipps.payments) == [stored["reference"]]
+
+
+async def test_two_5xx_on_create_give_a_clear_503_and_pressing_again_resumes_the_same_payment(client, vipps):
+    checkout, row = await _checkout(client)
+    vipps.fail_next("create", 500, count=2)
+    answered = await confirm_with_code(client, checkout, {"means": "vipps"})
+    assert len(_create_calls(vipps)) == 2 and vipps.payments == {}
+    await _assert_unavailable_then_recovered(client, vipps, checkout, row, answered)
+
+
+async def test_a_create_that_times_out_is_resumed_with_the_same_key(client, vipps):
+    checkout, row = await _checkout(client)
+    timeout = load_settings().vipps.timeout_seconds
+    vipps.delay_next("create", timeout + 0.3, count=2)  # Vipps creates it, the answers come too late
+    answered = await confirm_with_code(client, checkout, {"means": "vipps"})
+    assert len(vipps.payments) == 1
+    await _assert_unavailable_then_recovered(client, vipps, checkout, row, answered)
+
+
+async def test_a_create_whose_answer_was_lost_is_not_made_twice(client, vipps):
+    checkout, row = await _checkout(client)
+    vipps.fail_next("create", 502, count=2, after_effect=True)
+    answered = await confirm_with_code(client, checkout, {"means": "vipps"})
+    assert len(vipps.payments) == 1
+    await _assert_unavailable_then_recovered(client, vipps, checkout, row, answered)
+
+
+# ---------------------------------------------------------------- taking the money
+
+
+async def _deliver(booked: Booked) -> dt.datetime:
+    at = booked.start + dt.timedelta(minutes=30)
+    await service.mark_delivered(booked.booking_id, at)
+    return at
+
+
+async def test_a_refused_capture_is_shown_to_customer_and_supplier(client, vipps):
+    booked = await book_with_vipps(client, vipps)
+    row = await booking(booked.booking_id)
+    vipps.fail_captures()
+    with travel(booked.start + dt.timedelta(minutes=30)):
+        await _deliver(booked)
+        await drain()
+    (capture,) = await ops(booked.reference)
+    assert (capture["kind"], capture["status"]) == ("capture", "failed")
+    assert capture["error"]
+    p = await payment(booked.reference)
+    assert p["problem"] and p["captured_ore"] == 0
+    assert aggregate(vipps, booked.reference)["captured"] == 0
+    assert await MoneyMovement.count().where(MoneyMovement.booking == booked.booking_id) == 0
+
+    page = await client.get(f"/b/{booked.manage_token}")
+    assert says(page.text, "We could not take the payment with Vipps. The seller has been told and will contact you about another way to pay.")
+    office = await client.get(f"/dev/backoffice/{row['reference']}")
+    assert office.status_code == 200
+    assert says(office.text, "Problem with the payment:")
+    assert "failed" in office.text
+
+    supplier = await Supplier.select(Supplier.email).where(Supplier.id == row["supplier"]).first()
+    problems = await messages(booked.booking_id, "payment_problem")
+    assert {(m["channel"], m["recipient"]) for m in problems} == {
+        ("email", "kari@example.no"),
+        ("sms", "+4741234567"),
+        ("email", supplier["email"]),
+    }
+
+    # Reading Vipps again (the reconciler, a later sync) does not tell them twice.
+    later = booked.start + dt.timedelta(hours=1)
+    with travel(later):
+        await service.reconcile(later)
+        await service.sync(booked.reference, later)
+        await drain()
+    assert len(await messages(booked.booking_id, "payment_problem")) == 3
+    assert (await payment(booked.reference))["problem"]
+
+
+@pytest.mark.parametrize("after_effect", [False, True], ids=["not-done", "done-but-answer-lost"])
+async def test_a_capture_vipps_did_not_answer_is_retried_later_with_the_same_key(client, vipps, after_effect):
+    booked = await book_with_vipps(client, vipps)
+    vipps.fail_next("capture", 503, after_effect=after_effect)
+    at = booked.start + dt.timedelta(minutes=30)
+    with travel(at):
+        await _deliver(booked)
+        await drain()
+        (row,) = await OutboxMessage.select().where(OutboxMessage.channel == "payment")
+        assert (row["status"], row["attempts"]) == ("pending", 1)
+        assert row["last_error"] and row["next_attempt_at"] > clock.now()
+        (capture,) = await ops(booked.reference)
+        assert capture["status"] == "pending"
+        assert (await payment(booked.reference))["problem"] == ""
+        assert await drain() == 0  # not due yet
+    retry_at = row["next_attempt_at"] + dt.timedelta(seconds=1)
+    with travel(retry_at):
+        await drain()
+    first, second = requests(vipps, booked.reference, "capture")
+    assert first["response"]["status"] == 503 and second["response"]["status"] == 200
+    assert first["headers"]["idempotency-key"] == second["headers"]["idempotency-key"] == capture["idempotency_key"]
+    assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 549_00, "cancelled": 0, "refunded": 0}
+    (capture,) = await ops(booked.reference)
+    assert capture["status"] == "done"
+    (row,) = await OutboxMessage.select().where(OutboxMessage.channel == "payment")
+    assert row["status"] == "sent"
+    assert (await payment(booked.reference))["captured_ore"] == 549_00
+    assert [m["amount_ore"] for m in await service.movements(booked.booking_id)] == [549_00]
+
+
+# ---------------------------------------------------------------- the reconciler
+
+
+async def test_the_reconciler_confirms_a_payment_approved_without_the_return_page(client, vipps):
+    booked = await submit_to_vipps(client)
+    created = (await payment(booked.reference))["created_at"]
+    assert vipps.approve(booked.reference)  # the customer never came back to us
+
+    early = created + dt.timedelta(minutes=11, seconds=59)
+    counts = await service.reconcile(early)
+    assert counts["synced"] == 0
+    assert (await booking(booked.booking_id))["status"] == "held"
+
+    due = created + dt.timedelta(minutes=13)
+    counts = await service.reconcile(due)
+    assert counts["synced"] == 1 and counts["failed"] == 0
+    row = await booking(booked.booking_id)
+    assert row["status"] == "confirmed" and row["manage_token"]
+    p = await payment(booked.reference)
+    assert (p["state"], p["authorized_ore"], p["outcome_applied"]) == ("authorized", 549_00, "confirmed")
+    assert {m["channel"] for m in await messages(booked.booking_id, "confirmation")} == {"email", "sms"}
+    # The reconciler no longer looks at it.
+    assert (await service.reconcile(due + dt.timedelta(minutes=5)))["synced"] == 0
+
+
+async def test_the_reconciler_ends_a_payment_vipps_never_created_and_frees_the_time(client, vipps):
+    checkout, row = await _checkout(client)
+    vipps.fail_next("create", 504, count=2)  # nothing reached Vipps
+    answered = await confirm_with_code(client, checkout, {"means": "vipps"})
+    assert answered.status_code == 503 and vipps.payments == {}
+    (stored,) = await Payment.select().where(Payment.booking == row["id"])
+    day = clock.to_local(row["start"]).date()
+    assert row["start"].isoformat() not in (await offered(client, HAIRCUT, day))[0]
+
+    counts = await service.reconcile(stored["created_at"] + dt.timedelta(minutes=11))
+    assert counts["failed"] == 0 and (await payment(stored["reference"]))["state"] == "created"
+
+    counts = await service.reconcile(stored["created_at"] + dt.timedelta(minutes=13))
+    assert counts["failed"] == 1
+    p = await payment(stored["reference"])
+    assert (p["state"], p["outcome_applied"]) == ("failed", "released")
+    assert p["problem"]
+    assert (await booking(row["id"]))["status"] == "released"
+    assert await SlotClaim.count().where(SlotClaim.owner == f"b:{row['id']}") == 0
+    assert row["start"].isoformat() in (await offered(client, HAIRCUT, day))[0]
+    assert calls(vipps, stored["reference"], "capture", "cancel", "refund") == []
+
+
+# ---------------------------------------------------------------- every path, any order
+
+
+def _webhook_body(event: dict) -> bytes:
+    keys = ("reference", "pspReference", "name", "amount", "timestamp", "idempotencyKey", "success")
+    return json.dumps({"msn": load_settings().vipps.merchant_serial_number, **{k: event[k] for k in keys}}).encode()
+
+
+async def _webhooks(client, vipps, reference: str) -> None:
+    """Vipps' webhooks for every event so far, delivered newest first."""
+    for event in reversed(list(vipps.payments[reference].events)):
+        body = _webhook_body(event)
+        signed = signing.sign(load_settings().vipps.webhook_secret, url="http://127.0.0.1:8000/hooks/vipps", body=body)
+        answered = await client.post("/hooks/vipps", content=body, headers={"Content-Type": "application/json", **signed})
+        assert answered.status_code == 200, answered.text
+
+
+ORDERS = [
+    ("sync", "return", "reconcile", "webhook"),
+    ("webhook", "reconcile", "return", "sync"),
+    ("reconcile", "webhook", "sync", "return"),
+    ("return", "sync", "webhook", "reconcile"),
+]
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=["-".join(o) for o in ORDERS])
+async def test_every_path_in_any_order_gives_the_same_payment_and_one_confirmation(client, vipps, order):
+    booked = await submit_to_vipps(client)
+    assert vipps.approve(booked.reference)
+    created = (await payment(booked.reference))["created_at"]
+    for path in order:
+        if path == "sync":
+            await service.sync(booked.reference, clock.now())
+        elif path == "return":
+            assert (await come_back(client, booked)).status_code == 303
+        elif path == "reconcile":
+            await service.reconcile(created + dt.timedelta(minutes=13))
+        else:
+            await _webhooks(client, vipps, booked.reference)
+    p = await payment(booked.reference)
+    assert {k: p[k] for k in ("state", "amount_ore", "authorized_ore", "captured_ore", "refunded_ore", "cancelled_ore", "problem", "outcome_applied")} == {
+        "state": "authorized",
+        "amount_ore": 549_00,
+        "authorized_ore": 549_00,
+        "captured_ore": 0,
+        "refunded_ore": 0,
+        "cancelled_ore": 0,
+        "problem": "",
+        "outcome_applied": "confirmed",
+    }
+    assert p["authorized_at"] is not None
+    names = sorted(e["name"] for e in await PaymentEvent.select(PaymentEvent.name).where(PaymentEvent.payment == p["id"]))
+    assert names == ["AUTHORIZED", "CREATED"]
+    row = await booking(booked.booking_id)
+    assert row["status"] == "confirmed"
+    assert sorted(m["channel"] for m in await messages(booked.booking_id, "confirmation")) == ["email", "sms"]
+    assert await ops(booked.reference) == []
+    assert calls(vipps, booked.reference, "capture", "cancel", "refund") == []
+
+    # The money later moves the same way whichever path tells us.
+    at = booked.start + dt.timedelta(minutes=30)
+    with travel(at):
+        await service.mark_delivered(booked.booking_id, at)
+        await drain()
+        for path in order:
+            if path == "webhook":
+                await _webhooks(client, vipps, booked.reference)
+            else:
+                await service.sync(booked.reference, clock.now())
+    p = await payment(booked.reference)
+    assert (p["captured_ore"], p["cancelled_ore"], p["problem"]) == (549_00, 0, "")
+    assert await MoneyMovement.count().where(MoneyMovement.booking == booked.booking_id) == 1
+    assert await Booking.count().where(Booking.id == booked.booking_id) == 1
