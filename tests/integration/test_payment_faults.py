@@ -331,3 +331,28 @@ async def test_every_path_in_any_order_gives_the_same_payment_and_one_confirmati
     assert (p["captured_ore"], p["cancelled_ore"], p["problem"]) == (549_00, 0, "")
     assert await MoneyMovement.count().where(MoneyMovement.booking == booked.booking_id) == 1
     assert await Booking.count().where(Booking.id == booked.booking_id) == 1
+
+
+async def test_a_capture_vipps_never_answers_is_not_lost_silently_when_the_outbox_gives_up(client, vipps):
+    """Vipps answers 5xx to every try until the outbox stops trying: the
+    capture must not stay "pending" with nobody told — it is marked failed
+    and the supplier and the customer hear of it, like a refused capture."""
+    booked = await book_with_vipps(client, vipps)
+    tries = load_settings().outbox.max_attempts
+    vipps.fail_next("capture", 503, count=tries)
+    moment = booked.start + dt.timedelta(minutes=30)
+    with travel(moment):
+        await _deliver(booked)
+    for _ in range(tries):
+        with travel(moment):
+            await drain()
+        (row,) = await OutboxMessage.select().where(OutboxMessage.channel == "payment")
+        if row["status"] != "pending":
+            break
+        moment = row["next_attempt_at"] + dt.timedelta(seconds=1)
+    assert row["status"] == "failed" and row["attempts"] == tries
+    assert len(requests(vipps, booked.reference, "capture")) == tries
+    (capture,) = await ops(booked.reference)
+    assert capture["status"] == "failed", "the worker gave up, but the capture still says pending"
+    assert (await payment(booked.reference))["problem"]
+    assert len(await messages(booked.booking_id, "payment_problem")) == 3
