@@ -356,3 +356,48 @@ async def test_a_capture_vipps_never_answers_is_not_lost_silently_when_the_outbo
     assert capture["status"] == "failed", "the worker gave up, but the capture still says pending"
     assert (await payment(booked.reference))["problem"]
     assert len(await messages(booked.booking_id, "payment_problem")) == 3
+
+
+async def test_pressing_confirm_twice_sends_the_customer_to_the_same_payment(client, vipps):
+    booked = await submit_to_vipps(client)
+    again = await press_confirm(client, booked.checkout)
+    assert again.status_code == 303 and again.headers["location"] == booked.landing
+    assert list(vipps.payments) == [booked.reference]
+    assert len(_create_calls(vipps)) == 1
+    assert await Payment.count().where(Payment.booking == booked.booking_id) == 1
+
+
+async def test_the_return_page_waits_when_vipps_cannot_be_read_and_polls_slower_on_429(client, vipps):
+    booked = await submit_to_vipps(client)
+    assert vipps.approve(booked.reference)
+    vipps.fail_next("events", 500)
+    page = await come_back(client, booked)
+    assert page.status_code == 200 and says(page.text, "Waiting for Vipps …")
+    assert (await booking(booked.booking_id))["status"] == "held"
+
+    vipps.fail_next("events", 429)
+    polled = await client.get(f"/pay/{booked.signed}/status?n=3", headers={"HX-Request": "true"})
+    assert polled.status_code == 200 and "HX-Redirect" not in polled.headers
+    assert 'hx-trigger="load delay:8s"' in polled.text  # 2 s × 4 after a 429
+
+    polled = await client.get(f"/pay/{booked.signed}/status?n=4", headers={"HX-Request": "true"})
+    row = await booking(booked.booking_id)
+    assert row["status"] == "confirmed" and polled.headers["HX-Redirect"] == f"/b/{row['manage_token']}?new=1"
+
+
+async def test_a_fee_capture_vipps_did_not_answer_is_retried_before_the_rest_is_released(client, vipps):
+    booked = await book_with_vipps(client, vipps)
+    vipps.fail_next("capture", 500)
+    at = booked.start + dt.timedelta(minutes=10)
+    with travel(at):
+        await service.mark_no_show(booked.booking_id, at)
+        await drain()
+        assert calls(vipps, booked.reference, "capture", "cancel") == ["capture"]  # the release waits for the fee
+        assert [o["status"] for o in await ops(booked.reference)] == ["pending", "pending"]
+        (row,) = await OutboxMessage.select().where(OutboxMessage.channel == "payment")
+    with travel(row["next_attempt_at"] + dt.timedelta(seconds=1)):
+        await drain()
+    assert calls(vipps, booked.reference, "capture", "cancel") == ["capture", "capture", "cancel"]
+    assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 274_50, "cancelled": 274_50, "refunded": 0}
+    assert [o["status"] for o in await ops(booked.reference)] == ["done", "done"]
+    assert [m["amount_ore"] for m in await service.movements(booked.booking_id)] == [274_50]

@@ -686,3 +686,51 @@ async def test_a_refused_create_lets_the_customer_try_again_with_a_new_attempt(c
     assert (await come_back(client, booked)).status_code == 303
     assert (await booking(row["id"]))["status"] == "confirmed"
     assert (await payment(second["reference"]))["outcome_applied"] == "confirmed"
+
+
+async def test_after_a_reject_the_same_checkout_can_try_again_with_attempt_2(client, vipps):
+    booked = await submit_to_vipps(client)
+    row = await booking(booked.booking_id)
+    assert booked.reference == f"{row['reference']}-1"
+    assert vipps.reject(booked.reference)
+    assert (await come_back(client, booked)).status_code == 200
+    assert (await booking(booked.booking_id))["status"] == "released"
+
+    # Back on the same checkout page (nobody took the time meanwhile): pay again.
+    again = await press_confirm(client, booked.checkout)
+    assert again.status_code == 303 and "/landing/" in again.headers["location"], again.text[-1500:]
+    second = await service.latest_payment(booked.booking_id)
+    assert (second["reference"], second["attempt"], second["state"]) == (f"{row['reference']}-2", 2, "created")
+    assert (await booking(booked.booking_id))["status"] == "held"
+    assert sorted(vipps.payments) == [booked.reference, second["reference"]]
+    assert vipps.approve(second["reference"])
+    back = await come_back(client, booked)
+    assert back.status_code == 303
+    assert (await booking(booked.booking_id))["status"] == "confirmed"
+    first = await payment(booked.reference)
+    assert (first["state"], first["outcome_applied"]) == ("aborted", "released")
+    assert (await payment(second["reference"]))["outcome_applied"] == "confirmed"
+    assert len(await messages(booked.booking_id, "confirmation")) == 2
+
+
+async def test_a_late_authorisation_still_confirms_when_nobody_took_the_time(client, vipps, monkeypatch):
+    from portal.settings import load as load_settings
+
+    monkeypatch.setattr(vipps, "payment_seconds", 3600)
+    booked = await submit_to_vipps(client)
+    later = clock.now() + dt.timedelta(minutes=load_settings().vipps.payment_hold_minutes, seconds=30)
+    with travel(later):
+        assert await booking_service.release_expired(later) == 1
+        assert await SlotClaim.count().where(SlotClaim.owner == f"b:{booked.booking_id}") == 0
+        assert vipps.approve(booked.reference)
+        back = await come_back(client, booked)
+        assert back.status_code == 303, back.text[-1500:]
+        await drain()
+    row = await booking(booked.booking_id)
+    assert row["status"] == "confirmed"
+    assert await SlotClaim.count().where(SlotClaim.owner == f"b:{booked.booking_id}") > 0
+    assert (await payment(booked.reference))["outcome_applied"] == "confirmed"
+    assert calls(vipps, booked.reference, "capture", "cancel", "refund") == []
+    assert await messages(booked.booking_id, "slot_lost") == []
+    day = clock.to_local(booked.start).date()
+    assert booked.start.isoformat() not in (await offered(client, HAIRCUT, day))[0]
