@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 import weakref
 from dataclasses import dataclass
@@ -350,23 +351,48 @@ def _parse_time(raw: object) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=clock.UTC)).astimezone(clock.UTC)
 
 
+#: The largest amount the payment tables hold (a 32-bit integer column).
+_MAX_ORE = 2**31 - 1
+
+
+def _reference_of(payload: object) -> str:
+    """The payload's reference if it can be one of ours (Vipps' pattern), else ''."""
+    raw = payload.get("reference") if isinstance(payload, dict) else None
+    return raw if isinstance(raw, str) and re.fullmatch(domain.REFERENCE_PATTERN, raw) else ""
+
+
 def event_from_webhook(payload: dict) -> tuple[str, domain.Event] | None:
-    """(reference, event) from a webhook body; None if it is not one we understand."""
+    """(reference, event) from a webhook body; None if it is not one we understand.
+
+    Every field must have Vipps' type and fit our columns: a signed body
+    that does not (an amount of 1e400, a 500-character key) is stored as
+    not understood, never answered 500 (which would block the payment's
+    later webhooks at Vipps for days)."""
     try:
         name = domain.event_name(str(payload.get("name", "")))
-        reference = str(payload["reference"])
+        reference = _reference_of(payload)
         amount = payload.get("amount") or {}
+        value = amount.get("value", 0)
+        success = payload.get("success", True)
+        psp = payload.get("pspReference") or ""
+        key = payload.get("idempotencyKey") or None
         if name is None or not reference:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_ORE:
+            return None
+        if not isinstance(success, bool) or not isinstance(psp, (str, int)) or len(str(psp)) > 100 or "\x00" in str(psp):
+            return None
+        if key is not None and (not isinstance(key, str) or len(key) > 100 or "\x00" in key):
             return None
         return reference, domain.Event(
             name=name,
-            amount_ore=int(amount.get("value", 0)),
-            success=bool(payload.get("success", True)),
+            amount_ore=value,
+            success=success,
             at=_parse_time(payload.get("timestamp")),
-            psp_reference=str(payload.get("pspReference") or ""),
-            idempotency_key=payload.get("idempotencyKey") or None,
+            psp_reference=str(psp),
+            idempotency_key=key,
         )
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         return None
 
 
@@ -387,13 +413,14 @@ async def take_webhook(*, path_and_query: str, headers: dict, body: bytes, now: 
         signing.verify(settings.vipps.webhook_secret, path_and_query=path_and_query, host=host, headers=headers, body=body, now=now)
     except signing.WebhookRejected as exc:
         raise WebhookRefused(exc.reason) from None
-    text = body.decode("utf-8", errors="replace")
+    # PostgreSQL text cannot hold NUL: the only change made to what is stored.
+    text = body.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     try:
         payload = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         payload = None
     parsed = event_from_webhook(payload) if isinstance(payload, dict) else None
-    reference = parsed[0] if parsed else str((payload or {}).get("reference", "") if isinstance(payload, dict) else "")
+    reference = parsed[0] if parsed else _reference_of(payload)
     inserted = await WebhookDelivery.insert(WebhookDelivery(reference=reference[:100], body=text, received_at=now)).returning(WebhookDelivery.id)
     if parsed is None:
         await WebhookDelivery.update({WebhookDelivery.processed_at: now, WebhookDelivery.error: "not understood"}).where(
