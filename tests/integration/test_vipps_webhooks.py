@@ -377,13 +377,16 @@ async def test_forged_deliveries_are_refused_and_change_nothing(client, vipps):
     assert (await booking_of(payment))["status"] == "held"
 
 
-@pytest.mark.parametrize("skew", [timedelta(minutes=-10), timedelta(minutes=10), timedelta(hours=-25)], ids=["10-min-old", "10-min-ahead", "yesterday"])
-async def test_stale_deliveries_are_refused(client, vipps, skew):
+async def test_stale_deliveries_are_refused(client, vipps):
     payment, body = await _authorized_body(client, vipps)
     before = await snapshot()
-    stale = signing.http_date(datetime.now(timezone.utc) + skew)
-    response = await deliver(client, body, date=stale)
-    assert response.status_code == 401
+    for skew in (timedelta(minutes=-10), timedelta(minutes=-5, seconds=-2), timedelta(minutes=10), timedelta(hours=-25)):
+        stale = signing.http_date(datetime.now(timezone.utc) + skew)
+        response = await deliver(client, body, date=stale)
+        assert response.status_code == 401, skew
+    for malformed in ("yesterday", "Thu, 30 Mar 2023 08:38:32", ""):
+        response = await deliver(client, body, date=malformed)
+        assert response.status_code == 401, malformed
     assert await snapshot() == before
 
 
@@ -456,16 +459,16 @@ GARBAGE = {
 }
 
 
-@pytest.mark.parametrize("body", list(GARBAGE.values()), ids=list(GARBAGE))
-async def test_garbage_correctly_signed_is_answered_2xx_and_stored(client, vipps, body):
-    response = await deliver(client, body)
-    assert 200 <= response.status_code < 300, response.text[:500]
-    (received,) = await WebhookDelivery.select()
-    assert received["processed_at"] is not None, "left for the reconciler to choke on again"
+async def test_garbage_correctly_signed_is_answered_2xx_and_stored(client, vipps):
+    for what, body in GARBAGE.items():
+        response = await deliver(client, body)
+        assert 200 <= response.status_code < 300, (what, response.text[:500])
+        received = await WebhookDelivery.select().order_by(WebhookDelivery.id, ascending=False).first()
+        assert received is not None and received["processed_at"] is not None, f"{what}: not stored, or left for the reconciler to choke on"
+    assert await WebhookDelivery.count() == len(GARBAGE)
     assert await Payment.count() == 0
     assert await MoneyMovement.count() == 0
-    # the reconciler finds nothing left to redo
-    counts = await payments.reconcile(clock.now())
+    counts = await payments.reconcile(clock.now())  # nothing left to redo, and it does not choke
     assert counts["webhooks"] == 0
 
 
@@ -489,12 +492,10 @@ async def test_garbage_about_a_real_payment_changes_nothing_of_it(client, vipps)
 # ---------------------------------------------------------------- a burst
 
 
-@pytest.mark.parametrize("events_api", ["up", "down"])
-async def test_a_burst_of_shuffled_duplicated_deliveries(client, vipps, events_api):
-    """Four payments, every event of theirs delivered one to four times, 50
-    deliveries in all, shuffled, ten at a time: each ends as Vipps says."""
-    if events_api == "down":
-        vipps.fail_next("events", 500, count=10_000)
+async def test_a_burst_of_shuffled_duplicated_deliveries(client, vipps, events_api_down):
+    """Four payments, every event of theirs delivered at least once, 50
+    deliveries in all, shuffled, ten at a time. Vipps' events API is down,
+    so the webhooks alone must bring each payment to the end Vipps reports."""
     paid, captured, rejected, expired = [await vipps_payment(client, phone=PHONES[i]) for i in range(4)]
     vipps.approve(paid["reference"])
     vipps.approve(captured["reference"])
