@@ -613,6 +613,11 @@ async def _reclaim(row: dict) -> bool:
 async def release_hold(booking_id: int, now: datetime) -> bool:
     """The payment ended without money: free the held time (and its coupon)."""
     row = await Booking.select(Booking.status).where(Booking.id == booking_id).first()
+    if row is not None and row["status"] == Status.RELEASED.value:
+        # Freed meanwhile (the customer held another time, or the sweeper took
+        # the expired hold): no money will come, so its coupon use comes back too.
+        await coupon_store.release(booking_id)
+        return False
     if row is None or row["status"] != Status.HELD.value:
         return False
     await _release(booking_id, Event.ABANDON, now)
