@@ -281,7 +281,12 @@ async def apply(payment_id: int, now: datetime) -> Applied:
     """Fold the payment's events and carry out what the result means for the
     booking — once. Safe to call any number of times, in any order."""
     async with write_transaction():
-        payment = await Payment.select().where(Payment.id == payment_id).first()
+        query = Payment.select().where(Payment.id == payment_id)
+        if load_settings().is_postgres:
+            # Concurrent applies of one payment take turns, so the last to write has folded
+            # every event stored before it (SQLite's IMMEDIATE transaction does the same).
+            query = query.lock_rows("UPDATE")
+        payment = await query.first()
         start_state = PaymentState.FAILED if payment["state"] == PaymentState.FAILED.value else PaymentState.CREATED
         folded = domain.fold([_as_domain(r) for r in await events_of(payment_id)], start=start_state)
         ledger = folded.ledger
