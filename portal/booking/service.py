@@ -469,6 +469,9 @@ async def _take_details(
         except coupon_store.CouponRefused as refused:
             raise CheckoutRefused(refused.refusal, refused.terms) from None
         code = row["coupon_code"]
+    else:
+        # A code redeemed on an earlier submit (sent to Vipps, then removed): its use comes back.
+        await coupon_store.release(row["id"])
     frozen = price_quote(ctx, means=means, day=day, discount_ore=discount, coupon_code=code)
     consents = {key: {"at": now.isoformat(), "text": text} for key, text in consent_texts.items()}
     return {
