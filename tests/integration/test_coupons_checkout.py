@@ -365,3 +365,21 @@ async def test_coupon_comes_back_when_the_customer_picked_another_time_before_vi
     assert (await Payment.select().where(Payment.id == payment["id"]).first())["state"] == "aborted"
     assert (await coupon("GAVE100"))["uses"] == 0, "the code stays used by an abandoned booking"
     assert await CouponRedemption.count() == 0
+
+
+async def test_removing_the_code_after_going_to_vipps_gives_the_use_back(client, vipps):
+    """Sent to Vipps with GAVE100, the customer comes back, removes the code
+    and pays on site: the booking costs the full price, so the single use
+    must not stay spent on it."""
+    url, payment = await _to_vipps_with(client, "GAVE100")
+    assert (await coupon("GAVE100"))["uses"] == 1
+    page = await client.get(url)
+    token = csrf(page.text)
+    removed = await coupon_action(client, url, token, "GAVE100", action="remove_coupon")
+    assert removed.status_code == 200 and total_shown(removed.text) == money(PRICE)
+    done = await confirm_with_code(client, url, {"means": "onsite", "coupon": "", "code": ""})  # the number is verified already
+    assert done.status_code == 303, done.text[-2000:]
+    booking = await booking_at(url)
+    assert booking["status"] == "confirmed" and booking["price_ore"] == PRICE and booking["quote"]["coupon_code"] is None
+    assert await CouponRedemption.count() == 0, "a redemption is kept for a booking that used no code"
+    assert (await coupon("GAVE100"))["uses"] == 0
