@@ -159,15 +159,30 @@ async def start(booking_id: int, now: datetime) -> str:
     payment. Raises PaymentUnavailable (try again) or PaymentRefused.
     """
     settings = load_settings()
+    # The customer may press "pay" again after leaving Vipps: ask Vipps whether
+    # the payment they were sent to is still open before sending them back to it.
+    ended_at_vipps = None
+    sent_before = await latest_payment(booking_id)
+    if sent_before and sent_before["state"] == PaymentState.CREATED.value and sent_before["redirect_url"]:
+        try:
+            seen = (await vipps().get_payment(sent_before["reference"])).state
+        except VippsError:
+            seen = PaymentState.CREATED.name  # cannot tell: resume it
+        if seen == PaymentState.AUTHORIZED.name:  # approved already: the return page confirms the booking
+            hold_token = (await Booking.select(Booking.hold_token).where(Booking.id == booking_id).first())["hold_token"]
+            return f"{settings.base_url}/pay/{return_token(hold_token)}"
+        if seen != PaymentState.CREATED.name:  # rejected or expired there: a new attempt
+            ended_at_vipps = sent_before["id"]
     async with write_transaction():
         booking = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
         current = await latest_payment(booking_id)
         amount = Quote.from_json(booking["quote"]).pay_now_ore
         superseded = None
-        if current and current["state"] == PaymentState.CREATED.value and current["amount_ore"] == amount:
+        open_here = current and current["state"] == PaymentState.CREATED.value and current["id"] != ended_at_vipps
+        if open_here and current["amount_ore"] == amount:
             payment = current
         else:
-            if current and current["state"] == PaymentState.CREATED.value:
+            if open_here:
                 superseded = current  # the price changed (a coupon) since the customer was sent to Vipps
             attempt = current["attempt"] + 1 if current else 1
             inserted = await Payment.insert(
