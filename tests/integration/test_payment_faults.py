@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from urllib.parse import urlparse
 
 import pytest
 
@@ -402,3 +403,46 @@ async def test_a_fee_capture_vipps_did_not_answer_is_retried_before_the_rest_is_
     assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 274_50, "cancelled": 274_50, "refunded": 0}
     assert [o["status"] for o in await ops(booked.reference)] == ["done", "done"]
     assert [m["amount_ore"] for m in await service.movements(booked.booking_id)] == [274_50]
+
+
+@pytest.mark.parametrize("ended", ["expired", "rejected"])
+async def test_paying_again_after_the_vipps_payment_ended_makes_a_new_attempt(client, vipps, ended):
+    """The customer left Vipps without paying (said no, or let Vipps' 10
+    minutes run out) and, still inside the hold, presses "pay" again on the
+    checkout: they must get a payment they can approve, not the dead one."""
+    booked = await submit_to_vipps(client)
+    row = await booking(booked.booking_id)
+    moment = clock.now() + dt.timedelta(minutes=11 if ended == "expired" else 1)
+    assert moment < row["hold_expires_at"]
+    with travel(moment):
+        if ended == "rejected":
+            assert vipps.reject(booked.reference)
+        again = await press_confirm(client, booked.checkout)
+        assert again.status_code == 303, again.text[-1500:]
+        second = await service.latest_payment(booked.booking_id)
+        assert second["reference"] == f"{row['reference']}-2"
+        assert again.headers["location"] == second["redirect_url"] != booked.landing
+        assert vipps.payments[second["reference"]].state == "CREATED"
+        assert vipps.approve(second["reference"])
+        assert (await come_back(client, booked)).status_code == 303
+        assert (await booking(booked.booking_id))["status"] == "confirmed"
+        # The first attempt, read later by the reconciler, changes nothing.
+        await service.reconcile(moment + dt.timedelta(minutes=13))
+    first = await payment(booked.reference)
+    assert first["state"] == ("expired" if ended == "expired" else "aborted")
+    assert (await booking(booked.booking_id))["status"] == "confirmed"
+    assert (await payment(second["reference"]))["outcome_applied"] == "confirmed"
+    assert calls(vipps, booked.reference, "capture", "cancel", "refund") == []
+
+
+async def test_paying_again_after_approving_in_vipps_confirms_without_a_second_payment(client, vipps):
+    booked = await submit_to_vipps(client)
+    assert vipps.approve(booked.reference)  # approved, but the customer came back with the back button
+    again = await press_confirm(client, booked.checkout)
+    assert again.status_code == 303
+    landed = await client.get(again.headers["location"], follow_redirects=True)
+    assert landed.status_code == 200
+    row = await booking(booked.booking_id)
+    assert row["status"] == "confirmed" and urlparse(str(landed.url)).path == f"/b/{row['manage_token']}"
+    assert list(vipps.payments) == [booked.reference]
+    assert await Payment.count().where(Payment.booking == booked.booking_id) == 1
