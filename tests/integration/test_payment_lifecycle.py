@@ -221,12 +221,7 @@ async def test_money_is_reserved_at_booking_and_captured_only_after_delivery(cli
     assert await ops(booked.reference) == []
 
     # The reconciler, run at any time before end + 24 h, takes nothing.
-    moments = [
-        booked.start - dt.timedelta(hours=1),
-        booked.start,
-        booked.end,
-        booked.end + dt.timedelta(hours=23, minutes=59),
-    ]
+    moments = [booked.start, booked.end, booked.end + dt.timedelta(hours=23, minutes=59)]
     for moment in moments:
         with travel(moment):
             await service.reconcile(moment)
@@ -484,23 +479,25 @@ async def test_partial_refunds_use_their_own_keys_and_never_exceed_what_was_capt
     await drain()
     refunds = [o for o in await ops(booked.reference) if o["kind"] == "refund"]
     assert [(o["amount_ore"], o["status"]) for o in refunds] == [(100_00, "done"), (150_50, "done")]
-    keys = [e["headers"]["idempotency-key"] for e in requests(vipps, booked.reference, "refund")]
-    assert keys == [o["idempotency_key"] for o in refunds] and len(set(keys)) == 2
     assert aggregate(vipps, booked.reference)["refunded"] == 250_50
-    assert [m["amount_ore"] for m in await service.movements(booked.booking_id) if m["kind"] == "refund"] == [100_00, 150_50]
+    assert (await payment(booked.reference))["refunded_ore"] == 250_50
 
     with pytest.raises(booking_service.NotAllowed):
         await service.refund(booked.booking_id, 298_51, now)
     await service.refund(booked.booking_id, 298_50, now)
-    await drain()
-    assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 549_00, "cancelled": 0, "refunded": 549_00}
     with pytest.raises(booking_service.NotAllowed):
         await service.refund(booked.booking_id, 1, now)
+    await drain()
+    refunds = [o for o in await ops(booked.reference) if o["kind"] == "refund"]
+    keys = [e["headers"]["idempotency-key"] for e in requests(vipps, booked.reference, "refund")]
+    assert keys == [o["idempotency_key"] for o in refunds] and len(set(keys)) == 3
+    assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 549_00, "cancelled": 0, "refunded": 549_00}
     movements = await service.movements(booked.booking_id)
-    assert sum(m["amount_ore"] for m in movements if m["kind"] == "refund") == 549_00
+    assert [m["amount_ore"] for m in movements if m["kind"] == "refund"] == [100_00, 150_50, 298_50]
     for m in movements:
         assert sum(line["gross_ore"] for line in m["lines"]) == m["amount_ore"]
         assert sum(v["gross_ore"] for v in m["vat"]) == m["amount_ore"]
+        assert all(v["base_ore"] + v["vat_ore"] == v["gross_ore"] for v in m["vat"])
 
 
 # ---------------------------------------------------------------- a deposit
@@ -652,6 +649,14 @@ async def test_a_rejected_payment_frees_the_time_and_choosing_it_again_makes_a_n
     again = await submit_to_vipps(client, start=booked.start.isoformat())
     assert again.booking_id != booked.booking_id and again.hold_token != booked.hold_token
     assert again.reference != booked.reference and again.reference.endswith("-1")
+
+    # The old checkout cannot take the time back from the new booking, nor start a payment.
+    stale = await press_confirm(client, booked.checkout)
+    assert stale.status_code == 409, stale.status_code
+    assert (await booking(booked.booking_id))["status"] == "released"
+    assert await Payment.count().where(Payment.booking == booked.booking_id) == 1
+    assert sorted(vipps.payments) == sorted([booked.reference, again.reference])
+
     assert vipps.approve(again.reference)
     assert (await come_back(client, again)).status_code == 303
     assert (await booking(again.booking_id))["status"] == "confirmed"
@@ -684,31 +689,6 @@ async def test_a_refused_create_lets_the_customer_try_again_with_a_new_attempt(c
     assert (await come_back(client, booked)).status_code == 303
     assert (await booking(row["id"]))["status"] == "confirmed"
     assert (await payment(second["reference"]))["outcome_applied"] == "confirmed"
-
-
-async def test_after_a_reject_the_same_checkout_can_try_again_with_attempt_2(client, vipps):
-    booked = await submit_to_vipps(client)
-    row = await booking(booked.booking_id)
-    assert booked.reference == f"{row['reference']}-1"
-    assert vipps.reject(booked.reference)
-    assert (await come_back(client, booked)).status_code == 200
-    assert (await booking(booked.booking_id))["status"] == "released"
-
-    # Back on the same checkout page (nobody took the time meanwhile): pay again.
-    again = await press_confirm(client, booked.checkout)
-    assert again.status_code == 303 and "/landing/" in again.headers["location"], again.text[-1500:]
-    second = await service.latest_payment(booked.booking_id)
-    assert (second["reference"], second["attempt"], second["state"]) == (f"{row['reference']}-2", 2, "created")
-    assert (await booking(booked.booking_id))["status"] == "held"
-    assert sorted(vipps.payments) == [booked.reference, second["reference"]]
-    assert vipps.approve(second["reference"])
-    back = await come_back(client, booked)
-    assert back.status_code == 303
-    assert (await booking(booked.booking_id))["status"] == "confirmed"
-    first = await payment(booked.reference)
-    assert (first["state"], first["outcome_applied"]) == ("aborted", "released")
-    assert (await payment(second["reference"]))["outcome_applied"] == "confirmed"
-    assert len(await messages(booked.booking_id, "confirmation")) == 2
 
 
 async def test_a_late_authorisation_still_confirms_when_nobody_took_the_time(client, vipps, monkeypatch):
