@@ -46,11 +46,20 @@ async def find(supplier_id: int, raw_code: str) -> tuple[dict | None, CouponTerm
     return row, _terms(row), None
 
 
-async def evaluate(supplier_id: int, raw_code: str, *, offering_id: int, amount_ore: int, now: datetime) -> tuple[CouponTerms | None, int, CouponRefusal | None]:
-    """(terms, discount in øre, refusal): what the code would do to this price now."""
+async def evaluate(
+    supplier_id: int, raw_code: str, *, offering_id: int, amount_ore: int, now: datetime, booking_id: int | None = None
+) -> tuple[CouponTerms | None, int, CouponRefusal | None]:
+    """(terms, discount in øre, refusal): what the code would do to this price now.
+
+    With `booking_id`: a use this booking already holds (redeemed when it was
+    sent to Vipps) stands, as in `redeem` — its own use is not "used up"."""
     row, terms, refusal = await find(supplier_id, raw_code)
     if refusal is not None:
         return None, 0, refusal
+    if booking_id is not None:
+        existing = await CouponRedemption.select().where(CouponRedemption.booking == booking_id).first()
+        if existing is not None and existing["coupon"] == row["id"]:
+            return terms, existing["discount_ore"], None
     refusal = check(terms, offering_id=offering_id, amount_ore=amount_ore, now=now)
     if refusal is not None:
         return terms, 0, refusal
