@@ -228,7 +228,8 @@ async def _payment_context(ctx: OfferingContext, booking: dict, chosen: str, now
     if booking["coupon_code"]:
         full = service.price_quote(ctx, means=means, day=day)
         terms, discount, refusal = await coupon_store.evaluate(
-            ctx.supplier["id"], booking["coupon_code"], offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now
+            ctx.supplier["id"], booking["coupon_code"], offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now,
+            booking_id=booking["id"],
         )
         if refusal is None:
             code = booking["coupon_code"]
@@ -357,7 +358,8 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
         # A code typed but not applied: apply it now, or say why not.
         full = service.price_quote(ctx, means=Means.ONSITE, day=clock.to_local(booking["start"]).date())
         terms, _, refusal = await coupon_store.evaluate(
-            ctx.supplier["id"], result.values.coupon, offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now
+            ctx.supplier["id"], result.values.coupon, offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now,
+            booking_id=booking["id"],
         )
         if refusal is not None:
             result.errors["coupon"] = coupon_refusal_text(refusal, terms, language)
@@ -411,7 +413,7 @@ async def _coupon_action(
         code = normalise_code(result.values.coupon) or result.values.coupon
         full = service.price_quote(ctx, means=Means.ONSITE, day=clock.to_local(booking["start"]).date())
         terms, _, refusal = await coupon_store.evaluate(
-            ctx.supplier["id"], code, offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now
+            ctx.supplier["id"], code, offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now, booking_id=booking["id"]
         )
         if refusal is not None:
             errors["coupon"], status, code = coupon_refusal_text(refusal, terms, language_of(request)), 422, ""
