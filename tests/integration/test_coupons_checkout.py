@@ -383,3 +383,20 @@ async def test_removing_the_code_after_going_to_vipps_gives_the_use_back(client,
     assert booking["status"] == "confirmed" and booking["price_ore"] == PRICE and booking["quote"]["coupon_code"] is None
     assert await CouponRedemption.count() == 0, "a redemption is kept for a booking that used no code"
     assert (await coupon("GAVE100"))["uses"] == 0
+
+
+@pytest.mark.legal("L20")
+async def test_back_from_vipps_the_checkout_still_shows_the_customers_own_code(client, vipps):
+    """The single use of GAVE100 is this booking's own (redeemed when it was
+    sent to Vipps): coming back to the checkout must show the price it will
+    be charged, not "already used" and the full price."""
+    url, payment = await _to_vipps_with(client, "GAVE100")
+    page = await client.get(url)
+    assert page.status_code == 200
+    assert coupon_error(page.text) is None and 'id="coupon-note"' not in page.text, "its own use counted against the customer"
+    assert total_shown(page.text) == money(449_00)
+    assert payment["amount_ore"] == 449_00
+    # pressing "Use code" again is not refused either
+    reapplied = await coupon_action(client, url, csrf(page.text), "GAVE100")
+    assert reapplied.status_code == 200 and total_shown(reapplied.text) == money(449_00)
+    assert (await coupon("GAVE100"))["uses"] == 1
