@@ -406,6 +406,22 @@ async def test_expired_releases_the_hold(client, vipps):
     assert (await payment_row(payment["reference"]))["state"] == "expired"
 
 
+async def test_a_delivery_stored_but_not_processed_is_processed_by_the_reconciler(client, vipps, events_api_down):
+    """The process died between storing a delivery and applying it: the
+    reconciler applies it (once)."""
+    payment = await vipps_payment(client)
+    vipps.approve(payment["reference"])
+    (authorized,) = events_of(vipps, payment["reference"], "AUTHORIZED")
+    now = clock.now()
+    await WebhookDelivery.insert(WebhookDelivery(reference=payment["reference"], body=body_of(authorized).decode(), received_at=now))
+    counts = await payments.reconcile(now)
+    assert counts["webhooks"] == 1
+    assert (await payment_row(payment["reference"]))["state"] == "authorized"
+    await assert_confirmed_once(payment["booking"])
+    assert await WebhookDelivery.count().where(WebhookDelivery.processed_at.is_null()) == 0
+    assert (await payments.reconcile(now))["webhooks"] == 0
+
+
 # ---------------------------------------------------------------- forged and stale
 
 
