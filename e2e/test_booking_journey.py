@@ -66,6 +66,8 @@ def fill_checkout(page, phone: str) -> None:
     page.fill("#phone", phone)
     page.fill("#email", "kari@example.no")
     page.fill("#note", "Kort i nakken, takk.")
+    if page.locator("#means-onsite").count():
+        page.check("#means-onsite")  # suppliers that also take Vipps ask; nothing is pre-selected (L2)
     page.check("#accept_terms")
     page.check("#adult")
     if page.locator("#early_start").count():
