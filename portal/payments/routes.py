@@ -58,6 +58,15 @@ async def _return_state(signed: str, *, read: bool) -> dict:
     return {"booking": booking, "payment": payment, "ctx": ctx, "supplier": ctx.supplier, "offering": ctx.offering, "backoff": backoff}
 
 
+def _booking_page(booking: dict) -> str | None:
+    """Once the booking was confirmed, its own page tells what became of it and
+    its money — also after it ended (an old return link in the history must
+    not say "nothing is charged" about a booking that was charged)."""
+    if not booking["manage_token"]:
+        return None
+    return f"/b/{booking['manage_token']}" + ("?new=1" if booking["status"] == BookingStatus.CONFIRMED.value else "")
+
+
 def _waiting(state: dict) -> bool:
     payment = state["payment"]
     return bool(payment) and payment["state"] == PaymentState.CREATED.value and state["booking"]["status"] == BookingStatus.HELD.value
@@ -68,9 +77,9 @@ async def payment_return(request: Request, signed: str) -> object:
     """Where Vipps sends the customer back — maybe in another browser, with
     no session. Arriving here does not mean paid: the payment is read."""
     state = await _return_state(signed, read=True)
-    booking = state["booking"]
-    if booking["status"] == BookingStatus.CONFIRMED.value and booking["manage_token"]:
-        return Redirect(path=f"/b/{booking['manage_token']}?new=1", status_code=303)
+    target = _booking_page(state["booking"])
+    if target:
+        return Redirect(path=target, status_code=303)
     return page(
         request,
         "pages/payments/return.html",
@@ -87,9 +96,8 @@ async def payment_status(request: Request, signed: str, n: int = 0) -> object:
     """The status block, polled by htmx until the payment is decided; then the
     browser is sent to the booking page."""
     state = await _return_state(signed, read=True)
-    booking = state["booking"]
-    if booking["status"] == BookingStatus.CONFIRMED.value and booking["manage_token"]:
-        target = f"/b/{booking['manage_token']}?new=1"
+    target = _booking_page(state["booking"])
+    if target:
         return Response(content="", status_code=200, headers={"HX-Redirect": target})
     attempt = min(max(n, 0), 10_000) + 1
     delay = POLL_SECONDS * (4 if state["backoff"] else 1) * (3 if attempt > 30 else 1)
