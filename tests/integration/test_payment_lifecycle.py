@@ -712,3 +712,21 @@ async def test_a_late_authorisation_still_confirms_when_nobody_took_the_time(cli
     assert await messages(booked.booking_id, "slot_lost") == []
     day = clock.to_local(booked.start).date()
     assert booked.start.isoformat() not in (await offered(client, HAIRCUT, day))[0]
+
+
+async def test_the_old_return_link_never_says_nothing_was_charged_once_money_was_taken(client, vipps):
+    """The return URL stays in the browser's history: opened after the
+    appointment (charged) or after a late cancellation (fee charged), it must
+    lead to the booking as it is, not claim the payment never happened."""
+    booked = await book_with_vipps(client, vipps)
+    at = booked.start + dt.timedelta(minutes=30)
+    with travel(at):
+        await service.mark_delivered(booked.booking_id, at)
+        await drain()
+    for path in (f"/pay/{booked.signed}", f"/pay/{booked.signed}/status"):
+        landed = await client.get(path, follow_redirects=True)
+        assert landed.status_code == 200
+        assert not says(landed.text, "The payment was not completed. Nothing is charged, and the time is free again."), path
+        if "HX-Redirect" in landed.headers:
+            landed = await client.get(landed.headers["HX-Redirect"])
+        assert says(landed.text, "%(amount)s charged with Vipps.", amount=kr(549_00)), path
