@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import pytest
 import time_machine
@@ -30,7 +29,7 @@ from portal.lib.money import format_nok
 from portal.notify import worker
 from portal.notify.tables import OutboxMessage
 from portal.payments import service
-from portal.payments.tables import MoneyMovement, Payment, PaymentOperation
+from portal.payments.tables import Payment
 from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, slots
 
 HAIRCUT = "/s/saks-og-stil-grunerlokka/herreklipp"  # kr 549,00, 25 % VAT, free cancel until 24 h before, then 50 %
