@@ -4,6 +4,7 @@ and the dev back office's booking actions. Handlers only parse and render."""
 from __future__ import annotations
 
 import logging
+import secrets
 
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
@@ -196,6 +197,7 @@ async def _backoffice_context(booking: dict) -> dict:
         "events": await service.events_of(payment["id"]) if payment else [],
         "movements": await service.movements(booking["id"]),
         "actions": ACTIONS,
+        "request_id": secrets.token_hex(8),
     }
 
 
@@ -225,7 +227,7 @@ async def backoffice_action(request: Request, reference: str, data: dict = FORM)
             if amount is None:
                 error = N_("Enter an amount in kroner, like 150 or 150,50.")
             else:
-                await service.refund(booking["id"], amount, now)
+                await service.refund(booking["id"], amount, now, request_id=str(data.get("request_id") or ""))
         else:
             error = N_("Unknown action.")
     except booking_service.NotAllowed:

@@ -320,7 +320,7 @@ async def apply(payment_id: int, now: datetime) -> Applied:
                 await PaymentOperation.update(
                     {PaymentOperation.status: "failed", PaymentOperation.error: f"Vipps reported {failed.name} as not successful"}
                 ).where(PaymentOperation.idempotency_key == failed.idempotency_key)
-            if failed.name is domain.PaymentEventName.CAPTURED:
+            if failed.name is domain.PaymentEventName.CAPTURED and not payment["problem"]:
                 values[Payment.problem] = "capture failed"
         await Payment.update(values).where(Payment.id == payment_id)
         if not payment["outcome_applied"]:
@@ -484,12 +484,18 @@ async def sync(reference: str, now: datetime) -> Applied:
 
 
 def _fee(booking: dict) -> int:
+    """The late-cancellation / no-show fee the customer accepted. With a
+    deposit, the fee is at most the deposit: the deposit is what is forfeited."""
     terms = booking["terms"] or {}
-    total = Quote.from_json(booking["quote"]).total_ore if booking["quote"] else booking["price_ore"]
-    return cancellation_fee(total_ore=total, fee_percent=int(terms.get("cancel_fee_percent", 0)), fee_fixed_ore=int(terms.get("cancel_fee_ore", 0)))
+    quote = Quote.from_json(booking["quote"]) if booking["quote"] else None
+    total = quote.total_ore if quote else booking["price_ore"]
+    fee = cancellation_fee(total_ore=total, fee_percent=int(terms.get("cancel_fee_percent", 0)), fee_fixed_ore=int(terms.get("cancel_fee_ore", 0)))
+    if quote is not None and quote.means is Means.DEPOSIT:
+        fee = min(fee, quote.pay_now_ore)
+    return fee
 
 
-async def _plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: int | None = None) -> list[int]:
+async def _plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: int | None = None, request_id: str = "") -> list[int]:
     """Write the operations a booking's end asks of Vipps, and the outbox row
     that carries them out. Inside the caller's transaction. Planning the same
     outcome twice adds nothing (the keys are derived from it)."""
@@ -513,7 +519,9 @@ async def _plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: i
         return []
     tag = outcome.value.replace("_", "")[:14]
     if refund_ore is not None:
-        tag = f"refund{await PaymentOperation.count().where(PaymentOperation.payment == payment['id']) + 1}"
+        # One key per refund the supplier asked for: the form's request id makes a
+        # double click (or a retried POST) the same refund, never a second one.
+        tag = f"rf{(request_id or secrets.token_hex(8))[:16]}"
     ids = []
     for sequence, (kind, amount) in enumerate(steps):
         key = f"{fresh['reference']}-{tag}-{kind}"[:50]
@@ -607,8 +615,11 @@ async def supplier_cancel(booking_id: int, now: datetime) -> dict:
     return await _end_booking(booking_id, BookingEvent.SUPPLIER_CANCEL, Outcome.SUPPLIER_CANCEL, now)
 
 
-async def refund(booking_id: int, amount_ore: int, now: datetime) -> list[int]:
-    """Give back part or all of what was captured (the supplier's decision)."""
+async def refund(booking_id: int, amount_ore: int, now: datetime, *, request_id: str = "") -> list[int]:
+    """Give back part or all of what was captured (the supplier's decision).
+
+    `request_id` comes with the form that asked: sending the same form twice
+    plans one refund. Without it every call is a new refund."""
     async with write_transaction():
         payment = await payment_of_record(booking_id)
         if payment is None or payment["state"] != PaymentState.AUTHORIZED.value:
@@ -619,9 +630,13 @@ async def refund(booking_id: int, amount_ore: int, now: datetime) -> list[int]:
         refundable = payment["captured_ore"] - payment["refunded_ore"] - sum(r["amount_ore"] for r in pending)
         if not 0 < amount_ore <= refundable:
             raise booking_service.NotAllowed(f"refund must be between 1 and {refundable} øre")
-        ids = await _plan(payment, Outcome.SUPPLIER_CANCEL, now, refund_ore=amount_ore)
+        ids = await _plan(payment, Outcome.SUPPLIER_CANCEL, now, refund_ore=amount_ore, request_id=_safe_id(request_id))
     _wake_worker()
     return ids
+
+
+def _safe_id(raw: str) -> str:
+    return "".join(ch for ch in (raw or "") if ch.isascii() and ch.isalnum())[:16]
 
 
 # ---------------------------------------------------------------- carrying out operations

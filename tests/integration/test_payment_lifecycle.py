@@ -729,3 +729,37 @@ async def test_the_old_return_link_never_says_nothing_was_charged_once_money_was
         if "HX-Redirect" in landed.headers:
             landed = await client.get(landed.headers["HX-Redirect"])
         assert says(landed.text, "%(amount)s charged with Vipps.", amount=kr(549_00)), path
+
+
+async def test_the_same_refund_form_sent_twice_refunds_once(client, vipps):
+    booked = await _delivered(client, vipps)
+    page = await client.get(f"/dev/backoffice/{booked.reference.split('-')[0]}")
+    request_id = page.text.split('name="request_id" value="', 1)[1].split('"', 1)[0]
+    token = page.text.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
+    form = {"action": "refund", "amount": "100,50", "request_id": request_id, "_csrf_token": token}
+    for _ in range(2):  # a double click
+        sent = await client.post(f"/dev/backoffice/{booked.reference.split('-')[0]}", data=form, follow_redirects=False)
+        assert sent.status_code == 303
+    await drain()
+    refunds = [o for o in await ops(booked.reference) if o["kind"] == "refund"]
+    assert [(o["amount_ore"], o["status"]) for o in refunds] == [(100_50, "done")]
+    assert aggregate(vipps, booked.reference)["refunded"] == 100_50
+    # A new form (a new request id) is a new refund.
+    page = await client.get(f"/dev/backoffice/{booked.reference.split('-')[0]}")
+    assert request_id not in page.text
+
+
+def test_a_late_cancellation_of_a_deposit_booking_costs_at_most_the_deposit():
+    from portal.payments.pricing import DepositRule, LineItem, Means, quote
+
+    start = dt.datetime(2026, 12, 1, 10, tzinfo=dt.timezone.utc)
+    late = start - dt.timedelta(hours=2)
+    terms = {"cancel_fee_percent": 50, "cancel_fee_ore": 0, "cancel_free_hours": 24}
+    items = [LineItem("Klassisk massasje 90 min", 1, 1_390_00, 2500)]
+    with_deposit = quote(items, means=Means.DEPOSIT, deposit=DepositRule.percent(30))
+    paid_in_full = quote(items, means=Means.VIPPS)
+    assert with_deposit.pay_now_ore == 417_00
+    # 50 % of kr 1 390,00 is kr 695,00, but a deposit booking forfeits at most its deposit.
+    assert service.cancellation_costs({"start": start, "terms": terms, "quote": with_deposit.to_json(), "price_ore": 1_390_00}, late) == 417_00
+    assert service.cancellation_costs({"start": start, "terms": terms, "quote": paid_in_full.to_json(), "price_ore": 1_390_00}, late) == 695_00
+    assert service.cancellation_costs({"start": start, "terms": terms, "quote": with_deposit.to_json(), "price_ore": 1_390_00}, start - dt.timedelta(hours=25)) == 0
