@@ -356,13 +356,9 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
     typed = normalise_code(result.values.coupon) if result.values.coupon else None
     if result.values.coupon and typed != booking["coupon_code"]:
         # A code typed but not applied: apply it now, or say why not.
-        full = service.price_quote(ctx, means=Means.ONSITE, day=clock.to_local(booking["start"]).date())
-        terms, _, refusal = await coupon_store.evaluate(
-            ctx.supplier["id"], result.values.coupon, offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now,
-            booking_id=booking["id"],
-        )
-        if refusal is not None:
-            result.errors["coupon"] = coupon_refusal_text(refusal, terms, language)
+        problem, _ = await _try_coupon(ctx, booking, result.values.coupon, now, language)
+        if problem is not None:
+            result.errors["coupon"] = problem
         else:
             await service.set_coupon(booking["id"], typed, now)
             booking = await service.get_by_hold_token(token)
@@ -401,6 +397,26 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
     return Redirect(path=f"/b/{confirmed['manage_token']}?new=1", status_code=303, cookies=cookies)
 
 
+#: Wrong coupon codes one browser may try in an hour: codes cannot be guessed by trying.
+COUPON_MISSES_PER_HOUR = 10
+
+
+async def _try_coupon(ctx: OfferingContext, booking: dict, raw: str, now: datetime, language: str) -> tuple[str | None, int]:
+    """(None, 200) when the code applies; else the message for the field and
+    the status (422, or 429 once this browser has missed too often)."""
+    if await service.coupon_misses(booking["visitor"], now) >= COUPON_MISSES_PER_HOUR:
+        text = translations(language).gettext(N_("Too many wrong codes. Wait an hour and try again, or book without a code."))
+        return text, 429
+    full = service.price_quote(ctx, means=Means.ONSITE, day=clock.to_local(booking["start"]).date())
+    terms, _, refusal = await coupon_store.evaluate(
+        ctx.supplier["id"], raw, offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now, booking_id=booking["id"]
+    )
+    if refusal is None:
+        return None, 200
+    await service.record_coupon_miss(booking["id"], now)
+    return coupon_refusal_text(refusal, terms, language), 422
+
+
 async def _coupon_action(
     request: Request, ctx: OfferingContext, booking: dict, context: dict, result, device: dict | None, apply: bool, now: datetime
 ) -> object:
@@ -411,12 +427,9 @@ async def _coupon_action(
     code = ""
     if apply:
         code = normalise_code(result.values.coupon) or result.values.coupon
-        full = service.price_quote(ctx, means=Means.ONSITE, day=clock.to_local(booking["start"]).date())
-        terms, _, refusal = await coupon_store.evaluate(
-            ctx.supplier["id"], code, offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now, booking_id=booking["id"]
-        )
-        if refusal is not None:
-            errors["coupon"], status, code = coupon_refusal_text(refusal, terms, language_of(request)), 422, ""
+        problem, status = await _try_coupon(ctx, booking, code, now, language_of(request))
+        if problem is not None:
+            errors["coupon"], code = problem, ""
     if booking["status"] == domain.Status.HELD:
         await service.set_coupon(booking["id"], code, now)
     booking = await service.get_by_hold_token(booking["hold_token"])

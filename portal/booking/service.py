@@ -664,3 +664,15 @@ async def set_coupon(booking_id: int, code: str, now: datetime) -> None:
     await Booking.update({Booking.coupon_code: code[:40], Booking.updated_at: now}).where(
         (Booking.id == booking_id) & (Booking.status == Status.HELD.value)
     )
+
+
+async def coupon_misses(visitor: str, now: datetime) -> int:
+    """Wrong coupon codes this browser typed on holds made in the last hour."""
+    rows = await Booking.select(Booking.coupon_misses).where(
+        (Booking.visitor == visitor) & (Booking.created_at >= now - timedelta(hours=1)) & (Booking.coupon_misses > 0)
+    )
+    return sum(r["coupon_misses"] for r in rows)
+
+
+async def record_coupon_miss(booking_id: int, now: datetime) -> None:
+    await Booking.update({Booking.coupon_misses: Booking.coupon_misses + 1, Booking.updated_at: now}).where(Booking.id == booking_id)

@@ -41,6 +41,7 @@ class Booking(Table):
     payment_method = Varchar(length=20, default="onsite")  # onsite | vipps | deposit (portal.payments.pricing.Means)
     quote = JSON(default={})  # frozen portal.payments.pricing.Quote: lines, VAT per rate, what is paid when
     coupon_code = Varchar(length=40, default="")
+    coupon_misses = Integer(default=0)  # wrong codes typed on this hold (rate limit)
     terms = JSON(default={})  # frozen copy of the rules that applied
     consents = JSON(default={})  # what the customer ticked, with time and text
     contract_at = Timestamptz(null=True, default=None)

@@ -400,3 +400,25 @@ async def test_back_from_vipps_the_checkout_still_shows_the_customers_own_code(c
     reapplied = await coupon_action(client, url, csrf(page.text), "GAVE100")
     assert reapplied.status_code == 200 and total_shown(reapplied.text) == money(449_00)
     assert (await coupon("GAVE100"))["uses"] == 1
+
+
+async def test_guessing_codes_is_stopped_after_ten_misses_an_hour(client):
+    import time_machine
+
+    from portal.booking.routes import COUPON_MISSES_PER_HOUR
+
+    start, token = await first_free_slot(client, "/s/saks-og-stil-grunerlokka/herreklipp")
+    held = await client.post("/s/saks-og-stil-grunerlokka/herreklipp/hold", data={"start": start, "_csrf_token": token}, follow_redirects=False)
+    checkout = held.headers["location"]
+    page = await client.get(checkout)
+    token = csrf(page.text)
+    for i in range(COUPON_MISSES_PER_HOUR):
+        sent = await client.post(checkout, data={"action": "apply_coupon", "coupon": f"GUESS{i:03d}", "_csrf_token": token})
+        assert sent.status_code == 422
+    # The right code is refused too now: guessing cannot be told from trying.
+    sent = await client.post(checkout, data={"action": "apply_coupon", "coupon": "VELKOMMEN10", "_csrf_token": token})
+    assert sent.status_code == 429
+    assert (await Booking.select(Booking.coupon_code).where(Booking.hold_token == checkout.rsplit("/", 1)[-1]).first())["coupon_code"] == ""
+    with time_machine.travel(clock.now() + timedelta(hours=1, minutes=1), tick=True):
+        sent = await client.post(checkout, data={"action": "apply_coupon", "coupon": "VELKOMMEN10", "_csrf_token": token})
+        assert sent.status_code == 200
