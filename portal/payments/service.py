@@ -324,7 +324,7 @@ async def apply(payment_id: int, now: datetime) -> Applied:
                 values[Payment.problem] = "capture failed"
         await Payment.update(values).where(Payment.id == payment_id)
         if not payment["outcome_applied"]:
-            outcome = await _booking_effect(payment, folded.state, now)
+            outcome = await _booking_effect(payment, folded.state, now, folded.ledger)
             if outcome:
                 await Payment.update({Payment.outcome_applied: outcome}).where(Payment.id == payment_id)
     if folded.refused:
@@ -332,9 +332,18 @@ async def apply(payment_id: int, now: datetime) -> Applied:
     return Applied(folded.state, len(folded.refused), True)
 
 
-async def _booking_effect(payment: dict, state: PaymentState, now: datetime) -> str:
+async def _booking_effect(payment: dict, state: PaymentState, now: datetime, ledger: domain.Ledger | None = None) -> str:
     """What a payment's new state does to its booking (inside apply's transaction)."""
     booking_id = payment["booking"]
+    if state is PaymentState.AUTHORIZED and ledger is not None and ledger.authorized_ore < payment["amount_ore"]:
+        # Less reserved than asked for: never confirm on it; give it back and free the time.
+        log.error("payment %s: %s øre authorised, %s asked", payment["reference"], ledger.authorized_ore, payment["amount_ore"])
+        await Payment.update({Payment.problem: f"authorised {ledger.authorized_ore} øre of {payment['amount_ore']}"}).where(
+            Payment.id == payment["id"]
+        )
+        await _plan(payment, Outcome.HOLD_LOST, now)
+        await booking_service.release_hold(booking_id, now)
+        return "short"
     if state is PaymentState.AUTHORIZED:
         other = await Payment.exists().where(
             (Payment.booking == booking_id) & (Payment.outcome_applied == "confirmed") & (Payment.id != payment["id"])

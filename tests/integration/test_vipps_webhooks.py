@@ -184,6 +184,21 @@ async def test_authorized_webhook_confirms_the_booking(client, vipps):
     assert json.loads(received["body"])["pspReference"] == authorized["pspReference"]
 
 
+async def test_an_authorisation_for_less_than_asked_never_confirms(client, vipps, events_api_down):
+    payment = await vipps_payment(client)
+    vipps.approve(payment["reference"])
+    (authorized,) = events_of(vipps, payment["reference"], "AUTHORIZED")
+    short = {**authorized, "amount": {"currency": "NOK", "value": 100}}
+    await deliver_event(client, short)
+    after = await payment_row(payment["reference"])
+    assert after["outcome_applied"] == "short" and "100" in after["problem"]
+    booking = await booking_of(after)
+    assert booking["status"] == "released" and booking["manage_token"] is None
+    assert await confirmations(payment["booking"]) == []
+    ops = await PaymentOperation.select().where(PaymentOperation.payment == payment["id"])
+    assert [o["kind"] for o in ops] == ["cancel"]
+
+
 async def test_the_webhook_event_type_name_is_understood_too(client, vipps):
     payment = await vipps_payment(client)
     vipps.approve(payment["reference"])
