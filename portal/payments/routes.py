@@ -56,7 +56,19 @@ async def _return_state(signed: str, *, read: bool) -> dict:
         booking = await booking_service.get_by_hold_token(booking["hold_token"])
         payment = await service.latest_payment(booking["id"])
     ctx = await offering_context_by_id(booking["offering"])
-    return {"booking": booking, "payment": payment, "ctx": ctx, "supplier": ctx.supplier, "offering": ctx.offering, "backoff": backoff}
+    nearest = []
+    if payment and payment["outcome_applied"] == "hold_lost":
+        # The time went to someone else: offer the ones closest to it.
+        nearest = await booking_service.nearest_free(ctx, booking["start"], clock.now())
+    return {
+        "booking": booking,
+        "payment": payment,
+        "ctx": ctx,
+        "supplier": ctx.supplier,
+        "offering": ctx.offering,
+        "backoff": backoff,
+        "nearest": nearest,
+    }
 
 
 def _booking_page(booking: dict) -> str | None:

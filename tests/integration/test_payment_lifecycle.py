@@ -572,6 +572,11 @@ async def test_an_authorisation_after_the_time_went_to_someone_else_releases_the
             "The reservation in Vipps has been cancelled: nothing is charged.",
         )
         assert says(back.text, "Choose another time") and f'href="{HAIRCUT}"' in back.text
+        # The nearest free times are offered as buttons that hold them; the lost time is not among them.
+        assert says(back.text, "These are the nearest free times:")
+        offered_starts = re.findall(r'name="start" value="([^"]+)"', back.text)
+        assert offered_starts and booked.start.isoformat() not in offered_starts
+        assert f'action="{HAIRCUT}/hold"' in back.text
         assert 'hx-get="' not in back.text  # nothing more to wait for
         assert (await booking(booked.booking_id))["status"] == "released"
         p = await payment(booked.reference)
