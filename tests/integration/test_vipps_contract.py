@@ -36,7 +36,10 @@ from portal.payments.vipps.devserver import WEBHOOK_EVENT_TYPES
 
 from tests.integration.vipps_support import WebhookReceiver, config_for, dev_vipps, dev_vipps_module  # noqa: F401 - fixtures
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs" / "vipps"
+#: The repository's copy (tests/specs/vipps), checked against ../shared/specs/vipps when that exists.
+SPECS = Path(__file__).resolve().parents[1] / "specs" / "vipps"
+SHARED_SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs" / "vipps"
+SPEC_FILES = ("epayment-api/epayment.v1.yml", "webhooks-api/swagger.yaml", "access-token-api/swagger.yaml")
 SPEC_HOST = "https://apitest.vipps.no"
 
 
@@ -154,8 +157,21 @@ def schema_validator(name: str) -> OAS30Validator:
 # -- the patches themselves ----------------------------------------------
 
 
+def test_the_copies_are_the_published_files():
+    """The repository's copies carry the SHA-256 that SOURCES.md records, and
+    equal ../shared/specs/vipps where that folder exists."""
+    import hashlib
+
+    sources = (SPECS / "SOURCES.md").read_text(encoding="utf-8")
+    for name in SPEC_FILES:
+        digest = hashlib.sha256((SPECS / name).read_bytes()).hexdigest()
+        assert f"{digest}  {name}" in sources, name
+        if (SHARED_SPECS / name).exists():
+            assert (SHARED_SPECS / name).read_bytes() == (SPECS / name).read_bytes(), name
+
+
 def test_patches_leave_the_shared_files_alone():
-    before = {name: (SPECS / name).read_bytes() for name in ("epayment-api/epayment.v1.yml", "webhooks-api/swagger.yaml", "access-token-api/swagger.yaml")}
+    before = {name: (SPECS / name).read_bytes() for name in SPEC_FILES}
     raw = raw_specs()["epayment"]
     patched = patched_epayment(raw)
     assert "$ref" in raw["components"]["schemas"]["CreatePaymentRequest"]["properties"]["receipt"]
