@@ -6,9 +6,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: setup run test test-postgres browser e2e clean
+.PHONY: setup system run test test-postgres browser e2e clean
 
-setup: $(VENV)/.installed static/vendor/htmx.min.js
+setup: system $(VENV)/.installed static/vendor/htmx.min.js
+
+# Debian packages, each installed only when it is missing, one at a time
+# (node and npm come with the machine: never Debian's npm beside them).
+# $(call need,<test that it is there>,<package>)
+define need
+	@$(1) || { echo "installing $(2)"; apt-get install -y -q $(2) >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q $(2); }; }
+endef
+
+# What WeasyPrint renders PDFs with: Pango and the fonts it embeds.
+system:
+	$(call need,ldconfig -p | grep -q libpangoft2-1.0,libpangoft2-1.0-0)
+	$(call need,test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf,fonts-dejavu-core)
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +35,7 @@ static/vendor/htmx.min.js: package.json package-lock.json
 
 # Debian's Chromium for the end-to-end tests (Playwright cannot download one here).
 browser:
-	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium fonts-dejavu-core; }
+	$(call need,command -v chromium >/dev/null,chromium)
 
 run: setup
 	@mkdir -p var
