@@ -18,14 +18,12 @@ from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from portal.account import routes as account_routes
-from portal.booking import routes as booking_routes
-from portal.booking.service import release_expired
-from portal.catalogue import routes as catalogue_routes
-from portal.notify import routes as notify_routes
-from portal.notify import worker as outbox_worker
-from portal.payments import routes as payment_routes
+from portal import wiring
+from portal.audit.domain import system
+from portal.kinds.appointment.service import release_expired
+from portal.outbox import worker as outbox_worker
 from portal.payments import service as payments
+from portal.sales import settlement
 from portal.lib import clock, db
 from portal.lib.i18n import LANGUAGES
 from portal.settings import ROOT, Settings, load
@@ -75,17 +73,26 @@ def _error_page(request: Request, exc: Exception) -> object:
     return page(request, template, status_code=status, headers=SECURITY_HEADERS, status=status)
 
 
+SWEEPER = system("hold-sweeper")
+RECONCILER = system("reconciler")
+
+
 async def _sweep_holds(interval: float = 30.0) -> None:
-    """Free the time of abandoned holds, and reconcile payments, in the background."""
+    """Free abandoned holds, reconcile payments, complete what time has
+    delivered — in the background."""
     while True:
         try:
-            await release_expired(clock.now())
+            await release_expired(SWEEPER, clock.now())
         except Exception:  # noqa: BLE001 - keep sweeping; logged
             log.exception("hold sweeper failed")
         try:
-            await payments.reconcile(clock.now())
+            await payments.reconcile(RECONCILER, clock.now())
         except Exception:  # noqa: BLE001 - Vipps or the database away for a moment
             log.exception("payment reconciler failed")
+        try:
+            await settlement.auto_complete(RECONCILER, clock.now())
+        except Exception:  # noqa: BLE001 - the database away for a moment
+            log.exception("auto-complete failed")
         await asyncio.sleep(interval)
 
 
@@ -139,6 +146,7 @@ def dev_vipps(settings: Settings):
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load()
+    wiring.configure()
     extra: list = []
     if settings.vipps.backend == "dev" and settings.vipps.base_url == f"{settings.base_url}/dev/vipps":
         from portal.payments.vipps.devserver import dev_vipps_router
@@ -147,31 +155,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             *extra,
-            payment_routes.payment_return,
-            payment_routes.payment_status,
-            payment_routes.vipps_webhook,
-            payment_routes.cancel_page,
-            payment_routes.cancel_booking,
-            payment_routes.backoffice_booking,
-            payment_routes.backoffice_action,
-            catalogue_routes.home,
-            catalogue_routes.supplier_page,
-            booking_routes.offering_page,
-            booking_routes.hold_time,
-            booking_routes.checkout_page,
-            booking_routes.confirm_booking,
-            booking_routes.booking_page,
-            booking_routes.booking_calendar,
-            booking_routes.why_page,
-            notify_routes.booking_messages,
-            notify_routes.dev_mailbox,
-            notify_routes.dev_mailbox_html,
-            notify_routes.twilio_status_hook,
-            account_routes.mine,
-            account_routes.mine_code,
-            account_routes.mine_login,
-            account_routes.mine_logout,
-            account_routes.mine_forget_devices,
+            *wiring.route_handlers(),
             choose_language,
             baseline,
             healthz,

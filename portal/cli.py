@@ -1,4 +1,4 @@
-"""`portal run | migrate | seed` — the commands a newcomer and CI use."""
+"""`portal run | migrate | seed | worker` — the commands a newcomer and CI use."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def migrate() -> None:
 
 
 async def _seed() -> bool:
-    from portal.catalogue.seed import seed_demo
+    from portal.demo import seed_demo
     from portal.lib import clock, db
 
     await db.prepare()
@@ -54,8 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "seed":
         seed()
     elif args.command == "worker":
-        from portal.notify.worker import main as worker_main
+        from portal import wiring
+        from portal.outbox.worker import main as worker_main
 
+        wiring.configure()
         worker_main()
 
 

@@ -4,9 +4,13 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from portal.booking.tables import Booking, ClassSession, SlotClaim
+from portal.audit.tables import AuditEntry
+from portal.capacity.tables import ClassSession, SlotClaim
 from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
-from portal.notify.tables import DevMessage, OutboxMessage
+from portal.kinds.appointment.tables import Reservation
+from portal.notify.tables import DevMessage
+from portal.orders.tables import Order, OrderLine
+from portal.outbox.tables import OutboxMessage
 from portal.payments.tables import (
     Coupon,
     CouponRedemption,
@@ -35,7 +39,9 @@ APP_CONFIG = AppConfig(
         DateException,
         Offering,
         OfferingResource,
-        Booking,
+        Order,
+        OrderLine,
+        Reservation,
         SlotClaim,
         ClassSession,
         Customer,
@@ -51,6 +57,7 @@ APP_CONFIG = AppConfig(
         MoneyMovement,
         Coupon,
         CouponRedemption,
+        AuditEntry,
     ],
     migration_dependencies=[],
     commands=[],

@@ -6,12 +6,14 @@ from __future__ import annotations
 from litestar import Request, get, post
 from litestar.response import Redirect
 
-from portal.booking.forms import phone_error
-from portal.booking.tables import Booking
-from portal.catalogue.tables import Offering, Supplier
+from portal.audit import domain as actors
+from portal.catalogue.tables import Supplier
 from portal.identity import service as identity
 from portal.identity.domain import Refusal
 from portal.lib import clock
+from portal.orders import kinds
+from portal.orders.tables import Order
+from portal.sales.forms import phone_error
 from portal.web.render import language_of, page
 from portal.web.security import (
     ACCOUNT_COOKIE,
@@ -20,6 +22,7 @@ from portal.web.security import (
     account_of,
     device_token_of,
     expired_cookie,
+    visitor_of,
 )
 
 CODE_PURPOSE = "login"
@@ -27,24 +30,28 @@ FORM_ROUTE = "/mine"
 
 
 async def _bookings(customer_id: int) -> list[dict]:
+    """The customer's orders with every supplier, newest first, each with what
+    its lines are and when (the earliest line's time)."""
     rows = await (
-        Booking.select(
-            Booking.reference,
-            Booking.start,
-            Booking.end,
-            Booking.status,
-            Booking.manage_token,
-            Booking.offering,
-            Booking.supplier,
-        )
-        .where((Booking.customer == customer_id) & Booking.manage_token.is_not_null())
-        .order_by(Booking.start, ascending=False)
+        Order.select(Order.id, Order.reference, Order.state, Order.manage_token, Order.supplier, Order.language, Order.terms, Order.created_at)
+        .output(load_json=True)
+        .where((Order.customer == customer_id) & Order.manage_token.is_not_null())
     )
-    offerings = {o["id"]: o["title"] for o in await Offering.select(Offering.id, Offering.title)}
     suppliers = {s["id"]: s["name"] for s in await Supplier.select(Supplier.id, Supplier.name)}
+    from portal.orders import service as orders
+
     for row in rows:
-        row["offering_title"] = offerings.get(row["offering"], "")
+        views = []
+        for name in await orders.kinds_of(row["id"]):
+            views += await kinds.kind(name).lines(row)
+        starts = [v.starts_at for v in views if v.starts_at]
+        ends = [v.ends_at for v in views if v.ends_at]
+        row["offering_title"] = ", ".join(v.title for v in views)
         row["supplier_name"] = suppliers.get(row["supplier"], "")
+        row["start"] = min(starts) if starts else None
+        row["end"] = max(ends) if ends else None
+        row["status"] = row["state"]
+    rows.sort(key=lambda r: r["start"] or r["created_at"], reverse=True)
     return rows
 
 
@@ -61,8 +68,8 @@ async def mine(request: Request) -> object:
         request,
         "pages/account/mine.html",
         customer=customer,
-        upcoming=[b for b in bookings if b["end"] > now and b["status"] == "confirmed"],
-        past=[b for b in bookings if not (b["end"] > now and b["status"] == "confirmed")],
+        upcoming=[b for b in bookings if b["status"] == "confirmed" and (b["end"] is None or b["end"] > now)],
+        past=[b for b in bookings if not (b["status"] == "confirmed" and (b["end"] is None or b["end"] > now))],
         device_remembered=device_token_of(request) is not None,
         values={},
         errors={},
@@ -79,6 +86,7 @@ async def mine_code(request: Request) -> object:
         return page(request, "pages/account/mine.html", status_code=422, customer=None, step="phone", values={"phone": raw}, errors={"phone": problem})
     now = clock.now()
     sent = await identity.request_code(
+        actors.customer(visitor=visitor_of(request)),
         phone=phone, purpose=CODE_PURPOSE, subject=phone, client_ip=request.client.host if request.client else "", language=language, now=now
     )
     if not sent.ok:
@@ -98,7 +106,7 @@ async def mine_login(request: Request) -> object:
     if problem:
         return page(request, "pages/account/mine.html", status_code=422, customer=None, step="phone", values={}, errors={"phone": problem})
     now = clock.now()
-    checked = await identity.check_code(phone=phone, purpose=CODE_PURPOSE, subject=phone, code=str(data.get("code", ""))[:20], now=now)
+    checked = await identity.check_code(actors.customer(visitor=visitor_of(request)), phone=phone, purpose=CODE_PURPOSE, subject=phone, code=str(data.get("code", ""))[:20], now=now)
     if not checked.ok:
         return page(
             request, "pages/account/mine.html", status_code=422, customer=None, step="code",
@@ -121,5 +129,8 @@ async def mine_forget_devices(request: Request) -> Redirect:
     """Revoke every remembered device of this customer (this one included)."""
     customer_id = account_of(request)
     if customer_id:
-        await identity.forget_all_devices(customer_id, clock.now())
+        await identity.forget_all_devices(actors.customer(customer_id=customer_id), customer_id, clock.now())
     return Redirect(path=f"{FORM_ROUTE}?forgotten=1", status_code=303, cookies=[expired_cookie(DEVICE_COOKIE)])
+
+
+ROUTES = [mine, mine_code, mine_login, mine_logout, mine_forget_devices]

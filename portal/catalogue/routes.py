@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Request, get
 from litestar.exceptions import NotFoundException
 
-from portal.booking.domain import withdrawal_info
+from portal.legal.withdrawal import withdrawal_info
 from portal.catalogue import service
 from portal.catalogue.domain import CATEGORIES, KINDS, RANKING_NOTE
 from portal.web.render import page
@@ -48,3 +48,6 @@ async def supplier_page(request: Request, supplier_slug: str) -> object:
         kind_labels=KINDS,
         withdrawal_info=withdrawal_info,
     )
+
+
+ROUTES = [home, supplier_page]

@@ -1,12 +1,13 @@
 """Where messages leave: SMTP (aiosmtplib) or Twilio, and the dev stand-ins
 that keep the same contract and store what they "sent" in DevMessage.
 
-A backend is opened for one worker batch, sends rows one at a time and
-returns the provider's id for each, or raises SendError (permanent or not).
+These are the outbox handlers (portal.outbox.handlers) of the `email` and
+`sms` channels: opened for one worker batch, they send rows one at a time
+and return the provider's id for each, or raise SendError (permanent or not).
 The dev backends are `transactional`: the worker writes their DevMessage and
 marks the row sent in ONE database transaction, so they deliver exactly once
 even across crashes. SMTP and Twilio cannot share our transaction; see
-portal.notify.worker for what "exactly once" means for them.
+portal.outbox.worker for what "exactly once" means for them.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Protocol
 
 from portal.lib import clock
 from portal.notify.domain import SMS_SENDER, Channel, message_id, sms_allowed
 from portal.notify.tables import DevMessage
+from portal.outbox.handlers import Handler, SendError
 from portal.settings import MailSettings, Settings, SmsSettings
 
 log = logging.getLogger("portal.notify")
@@ -36,20 +37,8 @@ log = logging.getLogger("portal.notify")
 TWILIO_API = "https://api.twilio.com"
 
 
-class SendError(Exception):
-    """A try failed. `permanent`: trying again cannot help (bad address, refused content)."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-
-
-class Backend(Protocol):
-    transactional: bool
-
-    async def send(self, row: dict) -> str: ...
-
-    async def close(self) -> None: ...
+#: Kept for readers of older code: a backend is an outbox handler.
+Backend = Handler
 
 
 def _payload(row: dict) -> dict:
@@ -390,9 +379,9 @@ def dev_backend_active(settings: Settings) -> bool:
     return settings.mail.backend == "dev" or settings.sms.backend == "dev"
 
 
-def backends_for(settings: Settings) -> dict[str, Backend]:
-    email: Backend = SmtpEmail(settings.mail) if settings.mail.backend == "smtp" else DevEmail(settings.mail)
-    sms: Backend = TwilioSms(settings.sms, settings.mail.timeout_seconds) if settings.sms.backend == "twilio" else DevSms(settings.sms)
-    from portal.payments.backend import PaymentOperations
+def email_handler(settings: Settings) -> Handler:
+    return SmtpEmail(settings.mail) if settings.mail.backend == "smtp" else DevEmail(settings.mail)
 
-    return {Channel.EMAIL.value: email, Channel.SMS.value: sms, "payment": PaymentOperations()}
+
+def sms_handler(settings: Settings) -> Handler:
+    return TwilioSms(settings.sms, settings.mail.timeout_seconds) if settings.sms.backend == "twilio" else DevSms(settings.sms)

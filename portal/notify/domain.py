@@ -1,36 +1,19 @@
-"""The outbox's rules as pure functions: who may get an SMS, how long to wait
-before the next try, what a message is called. No I/O here; `now` and the
-random source are arguments.
-
-Message life (OutboxMessage.status):
-
-    pending ──claim──> sending ──provider said yes──> sent
-       ^                  │ ──temporary error, tries left──> pending (next_attempt_at = now + backoff)
-       │                  │ ──permanent error / no tries left / too late──> failed (last_error says why)
-       │                  └ ──worker died: lease (locked_until) runs out──> claimable again
-       └── (a reminder whose booking is cancelled or moved) ──> cancelled
-"""
+"""Message rules as pure functions: who may get an SMS, when a reminder is
+due, what a message is called and keyed by. No I/O here; `now` is an
+argument. How a message row lives and is retried is the outbox's
+(portal.outbox.domain)."""
 
 from __future__ import annotations
 
 import hashlib
-import random
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 
 import phonenumbers
 
 from portal.lib.i18n import N_
-
-
-class Status(StrEnum):
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+from portal.outbox.domain import Status  # noqa: F401 - message rows' states, used with these rules
 
 
 class Topic(StrEnum):
@@ -74,11 +57,6 @@ SMS_SENDER = "Reservation"
 #: say otherwise (`terms["reminder_hours"]`).
 DEFAULT_REMINDER_HOURS = 24
 
-#: One-time codes are urgent and short-lived: retried quickly, never after they expire.
-CODE_BASE_DELAY_SECONDS = 2
-CODE_MAX_DELAY_SECONDS = 20
-
-
 def sms_allowed(e164: str) -> bool:
     """May this number get an SMS from us (L31)? A valid number of a served country."""
     try:
@@ -88,21 +66,6 @@ def sms_allowed(e164: str) -> bool:
     if not phonenumbers.is_valid_number(number):
         return False
     return phonenumbers.region_code_for_number(number) in SMS_REGIONS
-
-
-def backoff_seconds(attempt: int, base: float, cap: float, rand: random.Random | None = None) -> float:
-    """Delay before try number `attempt + 1`, after `attempt` failed tries (attempt ≥ 1).
-
-    Exponential (base · 2^(attempt−1), at most `cap`) with "equal jitter": a
-    random point in the upper half of that window. Workers that failed at the
-    same moment (an SMTP outage) therefore spread out when it ends, and the
-    wait never drops below half the exponential step.
-    """
-    if attempt < 1:
-        raise ValueError("attempt counts from 1")
-    window = min(float(cap), float(base) * (2 ** min(attempt - 1, 32)))
-    r = (rand or random).random()
-    return window / 2 + r * window / 2
 
 
 def reminder_at(start: datetime, hours: int) -> datetime:
@@ -185,38 +148,6 @@ def message_id(outbox_id: int, dedupe_key: str, host: str) -> str:
     so a mail store (or a person) can tell a resend from a new message."""
     digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:16]
     return f"<outbox-{outbox_id}-{digest}@{host}>"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What to write on a row after a try."""
-
-    status: Status
-    next_attempt_at: datetime | None = None
-    error: str = ""
-
-
-def after_failure(
-    *,
-    attempts: int,
-    max_attempts: int,
-    permanent: bool,
-    error: str,
-    now: datetime,
-    base: float,
-    cap: float,
-    expires_at: datetime | None = None,
-    rand: random.Random | None = None,
-) -> Outcome:
-    """A try failed: retry later, or park the message as failed with the error."""
-    if permanent:
-        return Outcome(Status.FAILED, error=error)
-    if attempts >= max_attempts:
-        return Outcome(Status.FAILED, error=f"gave up after {attempts} tries: {error}")
-    at = now + timedelta(seconds=backoff_seconds(attempts, base, cap, rand))
-    if expires_at is not None and at >= expires_at:
-        return Outcome(Status.FAILED, error=f"expired before it could be sent: {error}")
-    return Outcome(Status.PENDING, next_attempt_at=at, error=error)
 
 
 #: Twilio delivery states in the order they happen; a callback never moves a message backwards.

@@ -1,29 +1,8 @@
-"""The outbox: every message is a row written with the change that causes it."""
+"""What the dev email and SMS backends "sent" (the outbox itself is portal.outbox)."""
 
-from piccolo.columns import JSON, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
-from portal.booking.tables import Booking
-
-
-class OutboxMessage(Table):
-    dedupe_key = Varchar(length=200, unique=True)  # e.g. "booking:12:confirmation:email"
-    channel = Varchar(length=10)  # "email" | "sms"
-    topic = Varchar(length=40)  # confirmation | reminder | change | cancellation | code
-    booking = ForeignKey(references=Booking, null=True, index=True)
-    recipient = Varchar(length=254)
-    language = Varchar(length=2, default="nb")
-    payload = JSON(default={})  # rendered: subject, text, html, ics, ics_method / sms text
-    status = Varchar(length=20, default="pending", index=True)  # pending|sending|sent|failed|cancelled
-    attempts = Integer(default=0)
-    next_attempt_at = Timestamptz(index=True)
-    locked_until = Timestamptz(null=True, default=None)
-    locked_by = Varchar(length=64, default="")
-    last_error = Text(default="")
-    provider_id = Varchar(length=200, default="", index=True)
-    delivery_status = Varchar(length=40, default="")  # from provider callbacks
-    created_at = Timestamptz()
-    sent_at = Timestamptz(null=True, default=None)
 
 
 class DevMessage(Table):

@@ -8,23 +8,30 @@ from __future__ import annotations
 
 import json
 
-from portal.notify.backends import SendError
+from portal.audit.domain import system
+from portal.outbox.handlers import Handler, SendError
+from portal.payments import service
+from portal.payments.tables import Payment, PaymentOperation
+from portal.settings import Settings
+
+ACTOR = system("outbox-worker")
 
 
 class PaymentOperations:
     transactional = False
 
-    async def send(self, row: dict) -> str:
-        from portal.payments import service
+    def __init__(self, settings: Settings) -> None:
+        self.max_attempts = settings.outbox.max_attempts
 
+    async def send(self, row: dict) -> str:
         payload = row.get("payload") or {}
         if isinstance(payload, str):
             payload = json.loads(payload)
         ids = [int(i) for i in payload.get("operations", [])]
         try:
-            return await service.execute(ids)
+            return await service.execute(ACTOR, ids)
         except service.OperationDeferred as exc:
-            if _last_try(row):
+            if int(row.get("attempts") or 0) >= self.max_attempts:  # the worker will not try this row again
                 await _give_up(ids, f"Vipps did not answer in {row.get('attempts')} tries: {exc}")
                 raise SendError(f"Vipps did not answer; gave up: {exc}", permanent=True) from exc
             raise SendError(f"Vipps did not answer: {exc}") from exc
@@ -33,17 +40,11 @@ class PaymentOperations:
         return None
 
 
-def _last_try(row: dict) -> bool:
-    """The worker will not try this row again after this failure."""
-    from portal.settings import load
-
-    return int(row.get("attempts") or 0) >= load().outbox.max_attempts
+def payment_handler(settings: Settings) -> Handler:
+    return PaymentOperations(settings)
 
 
 async def _give_up(operation_ids: list[int], error: str) -> None:
-    from portal.payments import service
-    from portal.payments.tables import Payment, PaymentOperation
-
     pending = await (
         PaymentOperation.select()
         .where(PaymentOperation.id.is_in(operation_ids or [0]) & (PaymentOperation.status == "pending"))
@@ -51,4 +52,4 @@ async def _give_up(operation_ids: list[int], error: str) -> None:
     )
     for op in pending:
         payment = await Payment.select().where(Payment.id == op["payment"]).first()
-        await service._fail(op, payment, error, "")
+        await service.fail_operation(ACTOR, op, payment, error, "")

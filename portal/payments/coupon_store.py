@@ -2,7 +2,7 @@
 
 Redemption is one conditional UPDATE (`uses + 1` only while `uses <
 max_uses`), so two customers racing for a single-use code get one winner,
-decided by the database. Call these inside the booking's write transaction.
+decided by the database. Call these inside the order's write transaction.
 """
 
 from __future__ import annotations
@@ -47,17 +47,17 @@ async def find(supplier_id: int, raw_code: str) -> tuple[dict | None, CouponTerm
 
 
 async def evaluate(
-    supplier_id: int, raw_code: str, *, offering_id: int, amount_ore: int, now: datetime, booking_id: int | None = None
+    supplier_id: int, raw_code: str, *, offering_id: int, amount_ore: int, now: datetime, order_id: int | None = None
 ) -> tuple[CouponTerms | None, int, CouponRefusal | None]:
     """(terms, discount in øre, refusal): what the code would do to this price now.
 
-    With `booking_id`: a use this booking already holds (redeemed when it was
+    With `order_id`: a use this order already holds (redeemed when it was
     sent to Vipps) stands, as in `redeem` — its own use is not "used up"."""
     row, terms, refusal = await find(supplier_id, raw_code)
     if refusal is not None:
         return None, 0, refusal
-    if booking_id is not None:
-        existing = await CouponRedemption.select().where(CouponRedemption.booking == booking_id).first()
+    if order_id is not None:
+        existing = await CouponRedemption.select().where(CouponRedemption.order == order_id).first()
         if existing is not None and existing["coupon"] == row["id"]:
             return terms, existing["discount_ore"], None
     refusal = check(terms, offering_id=offering_id, amount_ore=amount_ore, now=now)
@@ -66,23 +66,23 @@ async def evaluate(
     return terms, discount_for(terms, amount_ore), None
 
 
-async def redeem(supplier_id: int, raw_code: str, *, booking_id: int, offering_id: int, amount_ore: int, now: datetime) -> int:
-    """Use the coupon for this booking; returns the discount. Raises CouponRefused.
+async def redeem(supplier_id: int, raw_code: str, *, order_id: int, offering_id: int, amount_ore: int, now: datetime) -> int:
+    """Use the coupon for this order; returns the discount. Raises CouponRefused.
 
-    Idempotent per booking: a booking that already redeemed this code gets
+    Idempotent per order: an order that already redeemed this code gets
     the same discount back without using the code again.
     """
     row, terms, refusal = await find(supplier_id, raw_code)
     if refusal is not None:
         raise CouponRefused(refusal)
-    existing = await CouponRedemption.select().where(CouponRedemption.booking == booking_id).first()
+    existing = await CouponRedemption.select().where(CouponRedemption.order == order_id).first()
     if existing is not None and existing["coupon"] == row["id"]:
         return existing["discount_ore"]
     refusal = check(terms, offering_id=offering_id, amount_ore=amount_ore, now=now)
     if refusal is not None:
         raise CouponRefused(refusal, terms)
     if existing is not None:
-        await release(booking_id)
+        await release(order_id)
     taken = await Coupon.raw(
         "UPDATE coupon SET uses = uses + 1 WHERE id = {} AND active = {} AND (max_uses IS NULL OR uses < max_uses) RETURNING id",
         row["id"],
@@ -91,12 +91,12 @@ async def redeem(supplier_id: int, raw_code: str, *, booking_id: int, offering_i
     if not taken:
         raise CouponRefused(CouponRefusal.USED_UP, terms)
     discount = discount_for(terms, amount_ore)
-    await CouponRedemption.insert(CouponRedemption(coupon=row["id"], booking=booking_id, discount_ore=discount, at=now))
+    await CouponRedemption.insert(CouponRedemption(coupon=row["id"], order=order_id, discount_ore=discount, at=now))
     return discount
 
 
-async def release(booking_id: int) -> None:
-    """The booking will not happen: its coupon use is given back."""
-    removed = await CouponRedemption.delete().where(CouponRedemption.booking == booking_id).returning(CouponRedemption.coupon)
+async def release(order_id: int) -> None:
+    """The order will not happen: its coupon use is given back."""
+    removed = await CouponRedemption.delete().where(CouponRedemption.order == order_id).returning(CouponRedemption.coupon)
     for row in removed:
         await Coupon.raw("UPDATE coupon SET uses = uses - 1 WHERE id = {} AND uses > 0", row["coupon"])

@@ -190,7 +190,9 @@ class Quote:
     means: Means  # what will happen: ONSITE whenever nothing is to be reserved
     deposit_ore: int  # 0 unless means is DEPOSIT
     pay_now_ore: int  # reserved (not charged) with Vipps at booking
-    pay_on_site_ore: int  # total - pay_now
+    pay_on_site_ore: int  # total - gift card - pay_now
+    giftcard_ore: int = 0  # paid with a gift card of the supplier (a means of payment: the VAT stays on the lines)
+    giftcard_code: str | None = None  # the card's last characters, for what is shown and printed
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types only (dict, list, str, int, None)."""
@@ -222,6 +224,8 @@ class Quote:
             "deposit_ore": self.deposit_ore,
             "pay_now_ore": self.pay_now_ore,
             "pay_on_site_ore": self.pay_on_site_ore,
+            "giftcard_ore": self.giftcard_ore,
+            "giftcard_code": self.giftcard_code,
         }
 
     @classmethod
@@ -265,6 +269,9 @@ class Quote:
         code = data["coupon_code"]
         if code is not None and not isinstance(code, str):
             raise TypeError("coupon_code must be a str or None")
+        card = data.get("giftcard_code")
+        if card is not None and not isinstance(card, str):
+            raise TypeError("giftcard_code must be a str or None")
         quote_ = cls(
             lines=lines,
             subtotal_ore=whole(data, "subtotal_ore"),
@@ -277,6 +284,9 @@ class Quote:
             deposit_ore=whole(data, "deposit_ore"),
             pay_now_ore=whole(data, "pay_now_ore"),
             pay_on_site_ore=whole(data, "pay_on_site_ore"),
+            # Quotes frozen before gift cards existed have neither key.
+            giftcard_ore=whole(data, "giftcard_ore") if "giftcard_ore" in data else 0,
+            giftcard_code=card,
         )
         _check_sums(quote_)
         return quote_
@@ -297,14 +307,14 @@ def _check_sums(q: Quote) -> None:
         problems.append("subtotal - discount != total")
     if vat_summary(q.lines) != q.vat or sum(s.vat_ore for s in q.vat) != q.vat_ore:
         problems.append("VAT per rate does not match the lines")
-    if q.pay_now_ore + q.pay_on_site_ore != q.total_ore or q.pay_now_ore < 0 or q.pay_on_site_ore < 0:
-        problems.append("pay now + pay on site != total")
+    if q.pay_now_ore + q.pay_on_site_ore + q.giftcard_ore != q.total_ore or min(q.pay_now_ore, q.pay_on_site_ore, q.giftcard_ore) < 0:
+        problems.append("pay now + pay on site + gift card != total")
     if q.deposit_ore != (q.pay_now_ore if q.means is Means.DEPOSIT else 0):
         problems.append("deposit does not match the means")
     if (q.means is Means.ONSITE and q.pay_now_ore != 0) or (q.means is not Means.ONSITE and q.pay_now_ore == 0):
         problems.append("means does not match what is paid now")
-    if q.means is Means.VIPPS and q.pay_now_ore != q.total_ore:
-        problems.append("Vipps reserves the total")
+    if q.means is Means.VIPPS and q.pay_now_ore != q.total_ore - q.giftcard_ore:
+        problems.append("Vipps reserves the total (less the gift card)")
     if problems:
         raise ValueError("inconsistent quote: " + "; ".join(problems))
 
@@ -368,11 +378,15 @@ def quote(
     discount: int = 0,
     coupon_code: str | None = None,
     deposit: DepositRule = DepositRule.none(),  # noqa: B008 - a frozen value
+    giftcard_ore: int = 0,
+    giftcard_code: str | None = None,
 ) -> Quote:
     """Price `items` with `discount` øre off, to be paid by `means`.
 
     `discount` was decided by the coupon rules; more than the subtotal is
-    capped at the subtotal. `deposit` only matters for `Means.DEPOSIT`.
+    capped at the subtotal. `giftcard_ore` is what a gift card may pay (its
+    balance; capped at the total): it pays first, the rest is paid by
+    `means`. `deposit` only matters for `Means.DEPOSIT` (at most the rest).
 
     `Quote.means` says what will actually happen: when nothing is to be
     reserved — a total of 0 (a 100 % coupon, free items) or a deposit that
@@ -396,11 +410,14 @@ def quote(
     )
     total = subtotal - discount
     vat = vat_summary(lines)
+    _require_int("giftcard_ore", giftcard_ore)
+    by_card = min(giftcard_ore, total)
+    rest = total - by_card
 
     if means is Means.VIPPS:
-        pay_now = total
+        pay_now = rest
     elif means is Means.DEPOSIT:
-        pay_now = deposit_amount(deposit, total)
+        pay_now = min(deposit_amount(deposit, total), rest)
     else:
         pay_now = 0
     if pay_now == 0:
@@ -417,7 +434,9 @@ def quote(
         means=means,
         deposit_ore=pay_now if means is Means.DEPOSIT else 0,
         pay_now_ore=pay_now,
-        pay_on_site_ore=total - pay_now,
+        pay_on_site_ore=rest - pay_now,
+        giftcard_ore=by_card,
+        giftcard_code=giftcard_code if by_card else None,
     )
 
 

@@ -1,16 +1,20 @@
 """Payment use cases: send the customer to Vipps, take in what Vipps reports,
-settle a booking's money when it ends, and reconcile what was missed.
+plan the captures, cancels and refunds an order's end asks for, carry them
+out, and reconcile what was missed.
 
 Three paths feed one idempotent state machine (portal.payments.domain.fold):
 the return page (`sync`), the webhook (`take_webhook`) and the reconciler
 (`reconcile`). Each stores the events it learns (a unique key per distinct
-event), then `apply` folds ALL of the payment's events again and carries out
-the booking effect once (`Payment.outcome_applied` records it).
+event), then `apply` folds ALL of the payment's events again and lets the
+order side carry out what that means for the order once
+(portal.payments.ports; `Payment.outcome_applied` records it).
 
 Captures, refunds and cancels are `PaymentOperation` rows with an
-idempotency key, written with the booking change that causes them, and an
+idempotency key, written with the order change that causes them, and an
 outbox row (channel `payment`) that makes the worker carry them out in
-order (`execute`), retrying with the same keys.
+order (`execute`), retrying with the same keys. Every capture and refund
+writes a `MoneyMovement` and tells the order side in the same transaction
+(the receipt or credit note is issued there).
 """
 
 from __future__ import annotations
@@ -26,15 +30,16 @@ from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from portal.booking import service as booking_service
-from portal.booking.domain import Event as BookingEvent
-from portal.booking.domain import Status as BookingStatus
-from portal.booking.tables import Booking
+from portal.audit.domain import Actor
+from portal.audit.service import after_commit, job, query, record, use_case
 from portal.lib import clock
 from portal.lib.db import write_transaction
-from portal.notify.tables import OutboxMessage
+from portal.orders.tables import Order, OrderLine
+from portal.outbox import service as outbox
+from portal.outbox.domain import Draft
 from portal.payments import domain
 from portal.payments.domain import Outcome, PaymentState
+from portal.payments.ports import effects
 from portal.payments.pricing import Means, Quote, allocate, cancellation_fee, vat_summary
 from portal.payments.tables import MoneyMovement, Payment, PaymentEvent, PaymentOperation, WebhookDelivery
 from portal.payments.vipps import signing
@@ -54,6 +59,10 @@ class PaymentUnavailable(Exception):
 
 class PaymentRefused(Exception):
     """Vipps refused to create the payment; the customer must choose again."""
+
+
+class NotAllowed(Exception):
+    """The order's money is not in a state that allows this."""
 
 
 # ---------------------------------------------------------------- the client
@@ -100,11 +109,11 @@ def _signer() -> URLSafeSerializer:
     return URLSafeSerializer(load_settings().secret_key, salt="payment-return")
 
 
-def return_token(hold_token: str) -> str:
-    return _signer().dumps(hold_token)
+def return_token(checkout_token: str) -> str:
+    return _signer().dumps(checkout_token)
 
 
-def hold_token_from(signed: str) -> str | None:
+def checkout_token_from(signed: str) -> str | None:
     try:
         value = _signer().loads(signed)
     except BadSignature:
@@ -115,43 +124,54 @@ def hold_token_from(signed: str) -> str | None:
 # ---------------------------------------------------------------- reading
 
 
-async def latest_payment(booking_id: int) -> dict | None:
-    return await Payment.select().where(Payment.booking == booking_id).order_by(Payment.attempt, ascending=False).first()
+@query
+async def latest_payment(order_id: int) -> dict | None:
+    return await Payment.select().where(Payment.order == order_id).order_by(Payment.attempt, ascending=False).first()
 
 
-async def payment_of_record(booking_id: int) -> dict | None:
-    """The payment that holds the booking's money (the one that confirmed it)."""
+@query
+async def payment_of_record(order_id: int) -> dict | None:
+    """The payment that holds the order's money (the one that confirmed it)."""
     row = await (
         Payment.select()
-        .where((Payment.booking == booking_id) & (Payment.outcome_applied == "confirmed"))
+        .where((Payment.order == order_id) & (Payment.outcome_applied == "confirmed"))
         .first()
     )
-    return row or await latest_payment(booking_id)
+    return row or await latest_payment(order_id)
 
 
+@query
 async def operations(payment_id: int) -> list[dict]:
     return await PaymentOperation.select().where(PaymentOperation.payment == payment_id).order_by(PaymentOperation.id)
 
 
+@query
 async def events_of(payment_id: int) -> list[dict]:
     return await PaymentEvent.select().where(PaymentEvent.payment == payment_id).order_by(PaymentEvent.occurred_at).order_by(PaymentEvent.id)
 
 
-async def movements(booking_id: int) -> list[dict]:
-    return await MoneyMovement.select().output(load_json=True).where(MoneyMovement.booking == booking_id).order_by(MoneyMovement.id)
+@query
+async def movements(order_id: int) -> list[dict]:
+    return await MoneyMovement.select().output(load_json=True).where(MoneyMovement.order == order_id).order_by(MoneyMovement.id)
+
+
+async def _order(order_id: int) -> dict:
+    return await Order.select().output(load_json=True).where(Order.id == order_id).first()
 
 
 # ---------------------------------------------------------------- starting a payment
 
 
-def _description(booking: dict) -> str:
-    terms = booking["terms"] or {}
-    text = f"{terms.get('offering_title', 'Booking')} {booking['reference']}"
-    return text[:100] if len(text) >= 3 else f"Booking {booking['reference']}"
+async def _description(order: dict) -> str:
+    line = await OrderLine.select(OrderLine.description).where(OrderLine.order == order["id"]).order_by(OrderLine.position).first()
+    what = line["description"] if line else (order["terms"] or {}).get("offering_title", "")
+    text = f"{what or 'Booking'} {order['reference']}"
+    return text[:100] if len(text) >= 3 else f"Booking {order['reference']}"
 
 
-async def start(booking_id: int, now: datetime) -> str:
-    """Create (or resume) the booking's Vipps payment; returns where to send the browser.
+@use_case("payment.start", transaction=False)
+async def start(actor: Actor, order_id: int, now: datetime) -> str:
+    """Create (or resume) the order's Vipps payment; returns where to send the browser.
 
     The payment row and its create key are committed BEFORE Vipps is asked,
     so a timeout leaves a record to retry with the same key: the customer
@@ -162,21 +182,21 @@ async def start(booking_id: int, now: datetime) -> str:
     # The customer may press "pay" again after leaving Vipps: ask Vipps whether
     # the payment they were sent to is still open before sending them back to it.
     ended_at_vipps = None
-    sent_before = await latest_payment(booking_id)
+    sent_before = await latest_payment(order_id)
     if sent_before and sent_before["state"] == PaymentState.CREATED.value and sent_before["redirect_url"]:
         try:
             seen = (await vipps().get_payment(sent_before["reference"])).state
         except VippsError:
             seen = PaymentState.CREATED.name  # cannot tell: resume it
-        if seen == PaymentState.AUTHORIZED.name:  # approved already: the return page confirms the booking
-            hold_token = (await Booking.select(Booking.hold_token).where(Booking.id == booking_id).first())["hold_token"]
-            return f"{settings.base_url}/pay/{return_token(hold_token)}"
+        if seen == PaymentState.AUTHORIZED.name:  # approved already: the return page confirms the order
+            checkout_token = (await Order.select(Order.checkout_token).where(Order.id == order_id).first())["checkout_token"]
+            return f"{settings.base_url}/pay/{return_token(checkout_token)}"
         if seen != PaymentState.CREATED.name:  # rejected or expired there: a new attempt
             ended_at_vipps = sent_before["id"]
     async with write_transaction():
-        booking = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
-        current = await latest_payment(booking_id)
-        amount = Quote.from_json(booking["quote"]).pay_now_ore
+        order = await _order(order_id)
+        current = await latest_payment(order_id)
+        amount = Quote.from_json(order["quote"]).pay_now_ore
         superseded = None
         open_here = current and current["state"] == PaymentState.CREATED.value and current["id"] != ended_at_vipps
         if open_here and current["amount_ore"] == amount:
@@ -187,11 +207,11 @@ async def start(booking_id: int, now: datetime) -> str:
             attempt = current["attempt"] + 1 if current else 1
             inserted = await Payment.insert(
                 Payment(
-                    booking=booking_id,
-                    supplier=booking["supplier"],
-                    reference=domain.payment_reference(booking["reference"], attempt),
+                    order=order_id,
+                    supplier=order["supplier"],
+                    reference=domain.payment_reference(order["reference"], attempt),
                     attempt=attempt,
-                    purpose=booking["payment_method"],
+                    purpose=order["means"],
                     amount_ore=amount,
                     state=PaymentState.CREATED.value,
                     create_key=f"create-{secrets.token_hex(16)}",
@@ -200,6 +220,10 @@ async def start(booking_id: int, now: datetime) -> str:
                 )
             ).returning(Payment.id)
             payment = await Payment.select().where(Payment.id == inserted[0]["id"]).first()
+            await record(
+                actor, "payment.start", now=now, order_id=order_id, supplier_id=order["supplier"],
+                after={"payment": payment["reference"], "amount_ore": amount, "superseded": superseded["reference"] if superseded else None},
+            )
     if superseded is not None:
         try:
             await vipps().cancel(superseded["reference"], f"{superseded['reference']}-superseded")
@@ -207,16 +231,17 @@ async def start(booking_id: int, now: datetime) -> str:
             log.warning("payment %s: superseded but not cancelled (%s); Vipps expires it", superseded["reference"], exc)
     if payment["redirect_url"]:
         return payment["redirect_url"]
-    return_url = f"{settings.base_url}/pay/{return_token(booking['hold_token'])}"
+    return_url = f"{settings.base_url}/pay/{return_token(order['checkout_token'])}"
+    description = await _description(order)
     last: VippsError | None = None
     for _ in range(2):  # one quick retry with the same key
         try:
             created = await vipps().create_payment(
                 reference=payment["reference"],
                 amount_ore=payment["amount_ore"],
-                phone_number=domain.vipps_phone(booking["phone"]),
+                phone_number=domain.vipps_phone(order["phone"]),
                 return_url=return_url,
-                description=_description(booking),
+                description=description,
                 idempotency_key=payment["create_key"],
             )
         except VippsError as exc:
@@ -267,8 +292,8 @@ def _event_row(reference: str, payment_id: int | None, event: domain.Event, sour
     )
 
 
-async def record_events(reference: str, events: list[domain.Event], source: str, now: datetime) -> Applied:
-    """Store what Vipps reported (each distinct event once) and apply it."""
+async def _store_events(reference: str, events: list[domain.Event], source: str, now: datetime) -> Applied:
+    """Store what Vipps reported (each distinct event once) and apply it, in the caller's transaction."""
     payment = await Payment.select(Payment.id).where(Payment.reference == reference).first()
     payment_id = payment["id"] if payment else None
     if events:
@@ -293,8 +318,9 @@ def _as_domain(row: dict) -> domain.Event:
 
 
 async def apply(payment_id: int, now: datetime) -> Applied:
-    """Fold the payment's events and carry out what the result means for the
-    booking — once. Safe to call any number of times, in any order."""
+    """Fold the payment's events and let the order side carry out what the
+    result means for the order — once. Safe to call any number of times, in
+    any order; joins the caller's write transaction."""
     async with write_transaction():
         query = Payment.select().where(Payment.id == payment_id)
         if load_settings().is_postgres:
@@ -324,7 +350,7 @@ async def apply(payment_id: int, now: datetime) -> Applied:
                 values[Payment.problem] = "capture failed"
         await Payment.update(values).where(Payment.id == payment_id)
         if not payment["outcome_applied"]:
-            outcome = await _booking_effect(payment, folded.state, now, folded.ledger)
+            outcome = await effects().after_fold({**payment, "state": folded.state.value}, folded.state, folded.ledger, now)
             if outcome:
                 await Payment.update({Payment.outcome_applied: outcome}).where(Payment.id == payment_id)
     if folded.refused:
@@ -332,44 +358,17 @@ async def apply(payment_id: int, now: datetime) -> Applied:
     return Applied(folded.state, len(folded.refused), True)
 
 
-async def _booking_effect(payment: dict, state: PaymentState, now: datetime, ledger: domain.Ledger | None = None) -> str:
-    """What a payment's new state does to its booking (inside apply's transaction)."""
-    booking_id = payment["booking"]
-    if state is PaymentState.AUTHORIZED and ledger is not None and ledger.authorized_ore < payment["amount_ore"]:
-        # Less reserved than asked for: never confirm on it; give it back and free the time.
-        log.error("payment %s: %s øre authorised, %s asked", payment["reference"], ledger.authorized_ore, payment["amount_ore"])
-        await Payment.update({Payment.problem: f"authorised {ledger.authorized_ore} øre of {payment['amount_ore']}"}).where(
-            Payment.id == payment["id"]
-        )
-        await _plan(payment, Outcome.HOLD_LOST, now)
-        await booking_service.release_hold(booking_id, now)
-        return "short"
-    if state is PaymentState.AUTHORIZED:
-        other = await Payment.exists().where(
-            (Payment.booking == booking_id) & (Payment.outcome_applied == "confirmed") & (Payment.id != payment["id"])
-        )
-        confirmed = None if other else await booking_service.confirm_paid(booking_id, now)
-        paid_by_vipps = confirmed is not None and confirmed["payment_method"] in (Means.VIPPS.value, Means.DEPOSIT.value)
-        if paid_by_vipps and confirmed["status"] == BookingStatus.CONFIRMED.value:
-            return "confirmed"
-        if confirmed is not None and not paid_by_vipps:
-            # The customer came back and chose to pay on site meanwhile: this reservation is not needed.
-            await _plan(payment, Outcome.HOLD_LOST, now)
-            return "not_needed"
-        # The time went to someone else (or another attempt already paid): release the money at once.
-        await _plan(payment, Outcome.HOLD_LOST, now)
-        if not other:
-            booking = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
-            from portal.notify.service import enqueue_booking_messages
+async def record_short_authorisation(payment: dict, authorized_ore: int) -> None:
+    """Less was reserved than asked for: say so on the payment (the order side never confirms on it)."""
+    log.error("payment %s: %s øre authorised, %s asked", payment["reference"], authorized_ore, payment["amount_ore"])
+    await Payment.update({Payment.problem: f"authorised {authorized_ore} øre of {payment['amount_ore']}"}).where(Payment.id == payment["id"])
 
-            await enqueue_booking_messages(booking, "slot_lost", now)
-        return "hold_lost"
-    if state in domain.ENDED_WITHOUT_MONEY:
-        latest = await latest_payment(booking_id)
-        if latest and latest["id"] == payment["id"]:
-            await booking_service.release_hold(booking_id, now)
-        return "released"
-    return ""
+
+async def other_payment_confirmed(payment: dict) -> bool:
+    """Did another attempt of this order already confirm it?"""
+    return await Payment.exists().where(
+        (Payment.order == payment["order"]) & (Payment.outcome_applied == "confirmed") & (Payment.id != payment["id"])
+    )
 
 
 def _parse_time(raw: object) -> datetime:
@@ -431,7 +430,16 @@ class WebhookRefused(Exception):
         self.reason = reason
 
 
-async def take_webhook(*, path_and_query: str, headers: dict, body: bytes, now: datetime) -> str:
+async def _audit_payment(actor: Actor, action: str, reference: str, applied: Applied, now: datetime, **after) -> None:
+    row = await Payment.select(Payment.id, Payment.order, Payment.supplier).where(Payment.reference == reference).first()
+    await record(
+        actor, action, now=now, order_id=row["order"] if row else None, supplier_id=row["supplier"] if row else None,
+        subject="payment", subject_id=reference, after={"state": applied.state, "known": applied.known, **after},
+    )
+
+
+@use_case("payment.webhook", transaction=False)
+async def take_webhook(actor: Actor, *, path_and_query: str, headers: dict, body: bytes, now: datetime) -> str:
     """Authenticate, store, apply. Raises WebhookRefused (answer 401) for a
     forged or stale delivery, which changes nothing. Anything else (an
     unknown reference, a body we do not understand) is stored and answered
@@ -450,24 +458,30 @@ async def take_webhook(*, path_and_query: str, headers: dict, body: bytes, now: 
         payload = None
     parsed = event_from_webhook(payload) if isinstance(payload, dict) else None
     reference = parsed[0] if parsed else _reference_of(payload)
-    inserted = await WebhookDelivery.insert(WebhookDelivery(reference=reference[:100], body=text, received_at=now)).returning(WebhookDelivery.id)
     if parsed is None:
-        await WebhookDelivery.update({WebhookDelivery.processed_at: now, WebhookDelivery.error: "not understood"}).where(
-            WebhookDelivery.id == inserted[0]["id"]
-        )
+        async with write_transaction():
+            inserted = await WebhookDelivery.insert(
+                WebhookDelivery(reference=reference[:100], body=text, received_at=now, processed_at=now, error="not understood")
+            ).returning(WebhookDelivery.id)
+            await record(actor, "payment.webhook", now=now, subject="webhook", subject_id=inserted[0]["id"], after={"understood": False})
         return "ignored"
-    applied = await record_events(parsed[0], [parsed[1]], "webhook", now)
-    await WebhookDelivery.update({WebhookDelivery.processed_at: now}).where(WebhookDelivery.id == inserted[0]["id"])
+    # Stored (committed) before it is applied: if applying fails, the reconciler applies it later.
+    inserted = await WebhookDelivery.insert(WebhookDelivery(reference=reference[:100], body=text, received_at=now)).returning(WebhookDelivery.id)
+    async with write_transaction():
+        applied = await _store_events(parsed[0], [parsed[1]], "webhook", now)
+        await WebhookDelivery.update({WebhookDelivery.processed_at: now}).where(WebhookDelivery.id == inserted[0]["id"])
+        await _audit_payment(actor, "payment.webhook", parsed[0], applied, now, event=parsed[1].name)
     if applied.refused:
         # Something arrived that does not fit what we know: ask Vipps for the whole story.
         try:
-            await sync(parsed[0], now)
+            await sync(actor, parsed[0], now)
         except VippsError:
             log.warning("payment %s: could not read events after an out-of-order webhook", parsed[0])
     return "stored" if applied.known else "unknown reference"
 
 
-async def sync(reference: str, now: datetime) -> Applied:
+@use_case("payment.sync", transaction=False)
+async def sync(actor: Actor, reference: str, now: datetime) -> Applied:
     """Read the payment's events from Vipps (the authoritative history) and apply them."""
     infos = await vipps().get_events(reference)
     events = []
@@ -485,45 +499,48 @@ async def sync(reference: str, now: datetime) -> Applied:
                 idempotency_key=info.idempotency_key,
             )
         )
-    await Payment.update({Payment.synced_at: now}).where(Payment.reference == reference)
-    return await record_events(reference, events, "events", now)
+    async with write_transaction():
+        await Payment.update({Payment.synced_at: now}).where(Payment.reference == reference)
+        applied = await _store_events(reference, events, "events", now)
+        await _audit_payment(actor, "payment.sync", reference, applied, now, events=len(events))
+    return applied
 
 
 # ---------------------------------------------------------------- settling
 
 
-def _fee(booking: dict) -> int:
+def fee_of(order: dict) -> int:
     """The late-cancellation / no-show fee the customer accepted. With a
     deposit, the fee is at most the deposit: the deposit is what is forfeited."""
-    terms = booking["terms"] or {}
-    quote = Quote.from_json(booking["quote"]) if booking["quote"] else None
-    total = quote.total_ore if quote else booking["price_ore"]
+    terms = order["terms"] or {}
+    quote = Quote.from_json(order["quote"]) if order["quote"] else None
+    total = quote.total_ore if quote else 0
     fee = cancellation_fee(total_ore=total, fee_percent=int(terms.get("cancel_fee_percent", 0)), fee_fixed_ore=int(terms.get("cancel_fee_ore", 0)))
     if quote is not None and quote.means is Means.DEPOSIT:
         fee = min(fee, quote.pay_now_ore)
     return fee
 
 
-async def _plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: int | None = None, request_id: str = "") -> list[int]:
-    """Write the operations a booking's end asks of Vipps, and the outbox row
+async def plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: int | None = None, request_id: str = "") -> list[int]:
+    """Write the operations an order's end asks of Vipps, and the outbox row
     that carries them out. Inside the caller's transaction. Planning the same
     outcome twice adds nothing (the keys are derived from it)."""
-    booking = await Booking.select().output(load_json=True).where(Booking.id == payment["booking"]).first()
+    order = await _order(payment["order"])
     fresh = await Payment.select().where(Payment.id == payment["id"]).first()
     ledger = domain.Ledger(fresh["authorized_ore"], fresh["captured_ore"], fresh["refunded_ore"], fresh["cancelled_ore"])
     if fresh["state"] != PaymentState.AUTHORIZED.value:
         return []
-    due = Quote.from_json(booking["quote"]).pay_now_ore if booking["quote"] else fresh["amount_ore"]
-    plan = domain.settlement(outcome, ledger, due_ore=due, fee_ore=_fee(booking))
+    due = Quote.from_json(order["quote"]).pay_now_ore if order["quote"] else fresh["amount_ore"]
+    settlement = domain.settlement(outcome, ledger, due_ore=due, fee_ore=fee_of(order))
     if refund_ore is not None:
-        plan = domain.Settlement(refund_ore=refund_ore)
+        settlement = domain.Settlement(refund_ore=refund_ore)
     steps = []
-    if plan.capture_ore:
-        steps.append(("capture", plan.capture_ore))
-    if plan.cancel_rest:
+    if settlement.capture_ore:
+        steps.append(("capture", settlement.capture_ore))
+    if settlement.cancel_rest:
         steps.append(("cancel", 0))
-    if plan.refund_ore:
-        steps.append(("refund", plan.refund_ore))
+    if settlement.refund_ore:
+        steps.append(("refund", settlement.refund_ore))
     if not steps:
         return []
     tag = outcome.value.replace("_", "")[:14]
@@ -552,96 +569,47 @@ async def _plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: i
         )
         ids += [r["id"] for r in got]
     if ids:
-        await OutboxMessage.insert(
-            OutboxMessage(
-                dedupe_key=f"payment:{fresh['reference']}:{tag}",
-                channel=PAYMENT_CHANNEL,
-                topic=SETTLE_TOPIC,
-                booking=booking["id"],
-                recipient=fresh["reference"],
-                language=booking["language"] or "nb",
-                payload={"operations": ids},
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        ).on_conflict(target=OutboxMessage.dedupe_key, action="DO NOTHING")
-    return ids
-
-
-def _wake_worker() -> None:
-    from portal.notify import worker
-
-    worker.wake()
-
-
-async def _end_booking(booking_id: int, event: BookingEvent, outcome: Outcome | None, now: datetime) -> dict:
-    async with write_transaction():
-        row = await booking_service.change_status(booking_id, event, now)
-        payment = await payment_of_record(booking_id)
-        if outcome is not None and payment and payment["outcome_applied"] == "confirmed":
-            await _plan(payment, outcome, now)
-    _wake_worker()
-    return row
-
-
-async def mark_delivered(booking_id: int, now: datetime) -> dict:
-    """The supplier says the service was delivered: capture what is due, release the rest."""
-    booking = await Booking.select(Booking.start).where(Booking.id == booking_id).first()
-    if booking is None or not domain.may_deliver(booking["start"], now):
-        raise booking_service.NotAllowed("not delivered before it starts")
-    return await _end_booking(booking_id, BookingEvent.COMPLETE, Outcome.DELIVERED, now)
-
-
-async def mark_no_show(booking_id: int, now: datetime) -> dict:
-    """The customer did not come: capture the accepted fee, release the rest."""
-    booking = await Booking.select(Booking.start).where(Booking.id == booking_id).first()
-    if booking is None or now < booking["start"]:
-        raise booking_service.NotAllowed("no-show before the start")
-    return await _end_booking(booking_id, BookingEvent.MARK_NO_SHOW, Outcome.NO_SHOW, now)
-
-
-def cancellation_costs(booking: dict, now: datetime) -> int:
-    """What cancelling now costs the customer (0 inside the free window)."""
-    terms = booking["terms"] or {}
-    if domain.in_free_window(booking["start"], now, int(terms.get("cancel_free_hours", 0))):
-        return 0
-    return _fee(booking)
-
-
-async def customer_cancel(booking_id: int, now: datetime) -> dict:
-    booking = await Booking.select().output(load_json=True).where(Booking.id == booking_id).first()
-    if booking is None or now >= booking["start"]:
-        raise booking_service.NotAllowed("the appointment has started")
-    late = cancellation_costs(booking, now) > 0
-    return await _end_booking(
-        booking_id, BookingEvent.CUSTOMER_CANCEL, Outcome.CUSTOMER_CANCEL_LATE if late else Outcome.CUSTOMER_CANCEL_FREE, now
-    )
-
-
-async def supplier_cancel(booking_id: int, now: datetime) -> dict:
-    return await _end_booking(booking_id, BookingEvent.SUPPLIER_CANCEL, Outcome.SUPPLIER_CANCEL, now)
-
-
-async def refund(booking_id: int, amount_ore: int, now: datetime, *, request_id: str = "") -> list[int]:
-    """Give back part or all of what was captured (the supplier's decision).
-
-    `request_id` comes with the form that asked: sending the same form twice
-    plans one refund. Without it every call is a new refund."""
-    async with write_transaction():
-        payment = await payment_of_record(booking_id)
-        if payment is None or payment["state"] != PaymentState.AUTHORIZED.value:
-            raise booking_service.NotAllowed("no Vipps payment")
-        pending = await PaymentOperation.select(PaymentOperation.amount_ore).where(
-            (PaymentOperation.payment == payment["id"]) & (PaymentOperation.kind == "refund") & (PaymentOperation.status == "pending")
+        await outbox.insert(
+            [
+                Draft(
+                    channel=PAYMENT_CHANNEL,
+                    topic=SETTLE_TOPIC,
+                    recipient=fresh["reference"],
+                    dedupe_key=f"payment:{fresh['reference']}:{tag}",
+                    language=order["language"] or "nb",
+                    payload={"operations": ids},
+                    next_attempt_at=now,
+                    order_id=order["id"],
+                )
+            ],
+            now,
         )
-        refundable = payment["captured_ore"] - payment["refunded_ore"] - sum(r["amount_ore"] for r in pending)
-        if not 0 < amount_ore <= refundable:
-            raise booking_service.NotAllowed(f"refund must be between 1 and {refundable} øre")
-        ids = await _plan(payment, Outcome.SUPPLIER_CANCEL, now, refund_ore=amount_ore, request_id=_safe_id(request_id))
-    _wake_worker()
+        after_commit(outbox.wake)
     return ids
+
+
+async def plan_for_order(order_id: int, outcome: Outcome, now: datetime) -> list[int]:
+    """The order ended: plan what its confirmed payment (if any) must do. Inside the caller's transaction."""
+    payment = await payment_of_record(order_id)
+    if payment and payment["outcome_applied"] == "confirmed":
+        return await plan(payment, outcome, now)
+    return []
+
+
+async def plan_refund(order_id: int, amount_ore: int, now: datetime, *, request_id: str = "") -> list[int]:
+    """Give back part or all of what was captured (the supplier's decision),
+    inside the caller's transaction. `request_id` comes with the form that
+    asked: sending the same form twice plans one refund."""
+    payment = await payment_of_record(order_id)
+    if payment is None or payment["state"] != PaymentState.AUTHORIZED.value:
+        raise NotAllowed("no Vipps payment")
+    pending = await PaymentOperation.select(PaymentOperation.amount_ore).where(
+        (PaymentOperation.payment == payment["id"]) & (PaymentOperation.kind == "refund") & (PaymentOperation.status == "pending")
+    )
+    refundable = payment["captured_ore"] - payment["refunded_ore"] - sum(r["amount_ore"] for r in pending)
+    if not 0 < amount_ore <= refundable:
+        raise NotAllowed(f"refund must be between 1 and {refundable} øre")
+    return await plan(payment, Outcome.SUPPLIER_CANCEL, now, refund_ore=amount_ore, request_id=_safe_id(request_id))
 
 
 def _safe_id(raw: str) -> str:
@@ -655,7 +623,8 @@ class OperationDeferred(Exception):
     """Vipps did not answer; try the same operation (same key) later."""
 
 
-async def execute(operation_ids: list[int], now: datetime | None = None) -> str:
+@job
+async def execute(actor: Actor, operation_ids: list[int], now: datetime | None = None) -> str:
     """Carry out planned operations in order, each with its stored key.
     Called by the outbox worker; raises OperationDeferred to be retried."""
     rows = await PaymentOperation.select().where(PaymentOperation.id.is_in(operation_ids)).order_by(PaymentOperation.sequence)
@@ -666,9 +635,9 @@ async def execute(operation_ids: list[int], now: datetime | None = None) -> str:
             continue
         payment = await Payment.select().where(Payment.id == op["payment"]).first()
         references.add(payment["reference"])
-        booking = await Booking.select().output(load_json=True).where(Booking.id == payment["booking"]).first()
-        if op["kind"] == "capture" and op["reason"] == Outcome.DELIVERED.value and not domain.may_deliver(booking["start"], now or clock.now()):
-            await _fail(op, payment, "refused: no capture before the service is delivered", "")
+        moment = now or clock.now()
+        if op["kind"] == "capture" and op["reason"] == Outcome.DELIVERED.value and not await effects().may_capture(payment["order"], op["reason"], moment):
+            await _fail(actor, op, payment, "refused: no capture before the service is delivered", "")
             continue
         try:
             if op["kind"] == "capture":
@@ -680,62 +649,84 @@ async def execute(operation_ids: list[int], now: datetime | None = None) -> str:
         except VippsError as exc:
             if exc.retryable:
                 raise OperationDeferred(str(exc)) from exc
-            await _fail(op, payment, _problem_text(exc), exc.trace_id or "")
+            await _fail(actor, op, payment, _problem_text(exc), exc.trace_id or "")
             continue
-        await _succeed(op, payment, booking, now or clock.now())
+        await _succeed(actor, op, payment, now or clock.now())
         done.append(op["id"])
     for reference in references:
         try:
-            await sync(reference, now or clock.now())
+            await sync(actor, reference, now or clock.now())
         except VippsError:
             log.warning("payment %s: events not read after operations; the reconciler will", reference)
     return ",".join(str(i) for i in done) or "nothing to do"
 
 
-async def _fail(op: dict, payment: dict, error: str, trace_id: str) -> None:
+@job
+async def fail_operation(actor: Actor, op: dict, payment: dict, error: str, trace_id: str = "") -> None:
+    """The outbox gave up on an operation: mark it failed and tell, like a refusal."""
+    await _fail(actor, op, payment, error, trace_id)
+
+
+@use_case("payment.operation_failed")
+async def _fail(actor: Actor, op: dict, payment: dict, error: str, trace_id: str) -> None:
     """Visible to supplier and customer: the operation, the payment's problem and a message."""
     log.warning("payment %s: %s failed: %s", payment["reference"], op["kind"], error)
-    async with write_transaction():
-        await PaymentOperation.update(
+    now = clock.now()
+    changed = await (
+        PaymentOperation.update(
             {PaymentOperation.status: "failed", PaymentOperation.error: error[:1000], PaymentOperation.trace_id: trace_id[:100]}
-        ).where((PaymentOperation.id == op["id"]) & (PaymentOperation.status == "pending"))
-        await Payment.update({Payment.problem: f"{op['kind']} failed: {error}"[:1000]}).where(Payment.id == payment["id"])
-        if op["kind"] == "capture":
-            booking = await Booking.select().output(load_json=True).where(Booking.id == payment["booking"]).first()
-            from portal.notify.service import enqueue_booking_messages
-
-            await enqueue_booking_messages(booking, "payment_problem", clock.now(), dedupe_suffix=op["idempotency_key"])
-
-
-async def _succeed(op: dict, payment: dict, booking: dict, now: datetime) -> None:
-    """Vipps accepted: mark it done and, for money that moved, record what the
-    receipt or credit note will need — in one transaction."""
-    async with write_transaction():
-        changed = await (
-            PaymentOperation.update({PaymentOperation.status: "done", PaymentOperation.done_at: now})
-            .where((PaymentOperation.id == op["id"]) & (PaymentOperation.status == "pending"))
-            .returning(PaymentOperation.id)
         )
-        if not changed or op["kind"] == "cancel":
-            return
-        quote = Quote.from_json(booking["quote"])
+        .where((PaymentOperation.id == op["id"]) & (PaymentOperation.status == "pending"))
+        .returning(PaymentOperation.id)
+    )
+    await Payment.update({Payment.problem: f"{op['kind']} failed: {error}"[:1000]}).where(Payment.id == payment["id"])
+    if op["kind"] == "capture":
+        await effects().payment_problem(payment["order"], op["idempotency_key"], now)
+    if changed:
+        await record(
+            actor, "payment.operation_failed", now=now, order_id=payment["order"], supplier_id=payment["supplier"],
+            subject="payment", subject_id=payment["reference"], after={"operation": op["kind"], "status": "failed", "error": error[:200]},
+        )
+
+
+@use_case("payment.operation_done")
+async def _succeed(actor: Actor, op: dict, payment: dict, now: datetime) -> None:
+    """Vipps accepted: mark it done and, for money that moved, record what the
+    receipt or credit note needs and tell the order side — in one transaction."""
+    changed = await (
+        PaymentOperation.update({PaymentOperation.status: "done", PaymentOperation.done_at: now})
+        .where((PaymentOperation.id == op["id"]) & (PaymentOperation.status == "pending"))
+        .returning(PaymentOperation.id)
+    )
+    if not changed:
+        return
+    after = {"operation": op["kind"], "status": "done", "amount_ore": op["amount_ore"]}
+    if op["kind"] != "cancel":
+        order = await _order(payment["order"])
+        quote = Quote.from_json(order["quote"])
         lines = allocate(quote, op["amount_ore"])
-        await MoneyMovement.insert(
+        inserted = await MoneyMovement.insert(
             MoneyMovement(
-                booking=booking["id"],
-                supplier=booking["supplier"],
+                order=order["id"],
+                supplier=order["supplier"],
                 payment=payment["id"],
                 operation=op["id"],
                 kind=op["kind"],
                 means=Means.VIPPS.value,
                 amount_ore=op["amount_ore"],
                 reason=op["reason"],
-                seller=(booking["terms"] or {}).get("supplier", {}),
+                seller=(order["terms"] or {}).get("supplier", {}),
                 lines=[_line_json(line) for line in lines],
                 vat=[_vat_json(v) for v in vat_summary(lines)],
                 at=now,
             )
-        )
+        ).returning(*MoneyMovement.all_columns())
+        movement = inserted[0]
+        await effects().money_moved(order["id"], movement, now)
+    await record(
+        actor, "payment.operation_done", now=now, order_id=payment["order"], supplier_id=payment["supplier"],
+        subject="payment", subject_id=payment["reference"], after=after,
+    )
 
 
 def _line_json(line) -> dict:
@@ -757,32 +748,34 @@ def _vat_json(v) -> dict:
 # ---------------------------------------------------------------- the reconciler
 
 
-async def reconcile(now: datetime) -> dict:
-    """What webhooks may have missed, and what time has made due:
+@job
+async def reconcile(actor: Actor, now: datetime) -> dict:
+    """What webhooks may have missed:
 
     * payments still CREATED `reconcile_after_minutes` after creation are read
       from Vipps (a payment Vipps never created — no redirect URL, unknown
       there — is ended as failed and its hold released);
     * operations Vipps accepted whose outcome has not shown in the events
       (a capture reported later as not successful) are read again;
-    * webhook deliveries stored but not processed are processed;
-    * confirmed bookings `auto_complete_hours` past their end, not marked
-      otherwise, count as delivered and are captured.
+    * webhook deliveries stored but not processed are processed.
+
+    (Orders that count as delivered by time alone are completed by
+    portal.sales.settlement.auto_complete.)
     """
     settings = load_settings()
-    counts = {"synced": 0, "failed": 0, "completed": 0, "webhooks": 0}
+    counts = {"synced": 0, "failed": 0, "webhooks": 0}
     cutoff = now - timedelta(minutes=settings.vipps.reconcile_after_minutes)
     stale = await Payment.select().where((Payment.state == PaymentState.CREATED.value) & (Payment.created_at <= cutoff))
     for payment in stale:
         try:
-            applied = await sync(payment["reference"], now)
+            applied = await sync(actor, payment["reference"], now)
             counts["synced"] += 1
             if applied.state is PaymentState.CREATED and not payment["redirect_url"]:
-                await _give_up(payment, now)
+                await give_up(actor, payment, now)
                 counts["failed"] += 1
         except VippsError as exc:
             if exc.status == 404:
-                await _give_up(payment, now)
+                await give_up(actor, payment, now)
                 counts["failed"] += 1
             else:
                 log.warning("reconciler: %s not read: %s", payment["reference"], exc)
@@ -798,35 +791,41 @@ async def reconcile(now: datetime) -> dict:
     for payment_id in {r["payment"] for r in recent if r["idempotency_key"] not in reported}:
         payment = await Payment.select(Payment.reference).where(Payment.id == payment_id).first()
         try:
-            await sync(payment["reference"], now)
+            await sync(actor, payment["reference"], now)
             counts["synced"] += 1
         except VippsError as exc:
             log.warning("reconciler: %s not read: %s", payment["reference"], exc)
     for delivery in await WebhookDelivery.select().where(WebhookDelivery.processed_at.is_null()):
-        parsed = event_from_webhook(json.loads(delivery["body"])) if delivery["body"].startswith("{") else None
-        if parsed:
-            await record_events(parsed[0], [parsed[1]], "webhook", now)
-        await WebhookDelivery.update({WebhookDelivery.processed_at: now}).where(WebhookDelivery.id == delivery["id"])
+        await process_stored_webhook(actor, delivery["id"], now)
         counts["webhooks"] += 1
-    due = await Booking.select(Booking.id, Booking.end).where(
-        (Booking.status == BookingStatus.CONFIRMED.value)
-        & (Booking.end <= now - timedelta(hours=settings.vipps.auto_complete_hours))
-    )
-    for row in due:
-        try:
-            await _end_booking(row["id"], BookingEvent.COMPLETE, Outcome.DELIVERED, now)
-            counts["completed"] += 1
-        except booking_service.NotAllowed:
-            pass
     return counts
 
 
-async def _give_up(payment: dict, now: datetime) -> None:
-    async with write_transaction():
-        changed = await (
-            Payment.update({Payment.state: PaymentState.FAILED.value, Payment.problem: "Vipps never created the payment", Payment.updated_at: now})
-            .where((Payment.id == payment["id"]) & (Payment.state == PaymentState.CREATED.value))
-            .returning(Payment.id)
-        )
-        if changed:
-            await apply(payment["id"], now)
+@use_case("payment.stored_webhook")
+async def process_stored_webhook(actor: Actor, delivery_id: int, now: datetime) -> None:
+    """A webhook stored but not applied (the process died in between): apply it now, once."""
+    delivery = await WebhookDelivery.select().where((WebhookDelivery.id == delivery_id) & WebhookDelivery.processed_at.is_null()).first()
+    if delivery is None:
+        return
+    parsed = event_from_webhook(json.loads(delivery["body"])) if delivery["body"].startswith("{") else None
+    applied = None
+    if parsed:
+        applied = await _store_events(parsed[0], [parsed[1]], "webhook", now)
+    await WebhookDelivery.update({WebhookDelivery.processed_at: now}).where(WebhookDelivery.id == delivery_id)
+    if applied is not None:
+        await _audit_payment(actor, "payment.stored_webhook", parsed[0], applied, now)
+    else:
+        await record(actor, "payment.stored_webhook", now=now, subject="webhook", subject_id=delivery_id, after={"understood": False})
+
+
+@use_case("payment.give_up")
+async def give_up(actor: Actor, payment: dict, now: datetime) -> None:
+    """Vipps never created the payment: it ends as failed (and its hold is released)."""
+    changed = await (
+        Payment.update({Payment.state: PaymentState.FAILED.value, Payment.problem: "Vipps never created the payment", Payment.updated_at: now})
+        .where((Payment.id == payment["id"]) & (Payment.state == PaymentState.CREATED.value))
+        .returning(Payment.id)
+    )
+    if changed:
+        applied = await apply(payment["id"], now)
+        await _audit_payment(actor, "payment.give_up", payment["reference"], applied, now)

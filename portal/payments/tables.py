@@ -1,22 +1,23 @@
 """Payments, the operations we ask of Vipps, the events Vipps reports, the
-money movements receipts are made from, and coupons."""
+money movements receipts are made from, and coupons. Everything here belongs
+to an order (portal.orders); money rows are never deleted with it."""
 
 from piccolo.columns import JSON, Boolean, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
-from portal.booking.tables import Booking
 from portal.catalogue.tables import Supplier
+from portal.orders.tables import Order
 
 
 class Payment(Table):
-    """One attempt to reserve money for a booking (reference `<booking>-<attempt>`).
+    """One attempt to reserve money for an order (reference `<order reference>-<attempt>`).
 
     `state` and the amounts are folded from the payment's events
     (portal.payments.domain.fold); they are a cache of that fold, rewritten
     whole each time, never incremented.
     """
 
-    booking = ForeignKey(references=Booking, index=True)
+    order = ForeignKey(references=Order, index=True)
     supplier = ForeignKey(references=Supplier, index=True)
     reference = Varchar(length=50, unique=True, index=True)
     attempt = Integer(default=1)
@@ -32,7 +33,7 @@ class Payment(Table):
     redirect_url = Text(default="")
     psp_reference = Varchar(length=100, default="")
     problem = Text(default="")  # the last thing that went wrong, for supplier and customer
-    outcome_applied = Varchar(length=20, default="")  # the booking effect already carried out
+    outcome_applied = Varchar(length=20, default="")  # the order effect already carried out
     created_at = Timestamptz()
     updated_at = Timestamptz()
     authorized_at = Timestamptz(null=True, default=None)
@@ -89,7 +90,7 @@ class MoneyMovement(Table):
     copies of the seller, the lines it pays for and VAT per rate.
     """
 
-    booking = ForeignKey(references=Booking, index=True)
+    order = ForeignKey(references=Order, index=True)
     supplier = ForeignKey(references=Supplier, index=True)
     payment = ForeignKey(references=Payment, null=True, index=True)
     operation = ForeignKey(references=PaymentOperation, null=True, unique=True)
@@ -120,9 +121,9 @@ class Coupon(Table):
 
 
 class CouponRedemption(Table):
-    """A coupon used by a booking; removed again if the booking never happens."""
+    """A coupon used by an order; removed again if the order never happens."""
 
     coupon = ForeignKey(references=Coupon, index=True)
-    booking = ForeignKey(references=Booking, unique=True)
+    order = ForeignKey(references=Order, unique=True)
     discount_ore = Integer()
     at = Timestamptz()

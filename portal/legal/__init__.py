@@ -1,0 +1,1 @@
+"""The Norwegian rules as pure functions (../shared/LEGAL.md): withdrawal."""
