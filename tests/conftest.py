@@ -23,7 +23,7 @@ os.environ["PORTAL_ENV"] = "dev"
 # The test client runs the app on another event loop than the test body:
 # no shared asyncpg pool, a connection per query instead.
 os.environ.setdefault("PORTAL_DB_POOL_SIZE", "0")
-# Tests drive the outbox worker themselves (portal.notify.worker.drain_once);
+# Tests drive the outbox worker themselves (portal.outbox.worker.drain_once);
 # the end-to-end server turns the embedded worker back on.
 os.environ["PORTAL_EMBEDDED_WORKER"] = "0"
 # Tests change opening hours between requests; read them fresh every time.
@@ -77,16 +77,22 @@ def reset_database(url: str = DATABASE_URL) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     reset_database()
+    from portal import wiring
+
+    wiring.configure()
 
 
 @pytest.fixture()
 async def clean_bookings():
-    """Each booking test starts with no bookings, holds, claims, codes,
-    customers or queued messages."""
-    from portal.booking.tables import Booking, ClassSession, SlotClaim
+    """Each booking test starts with no orders, reservations, claims, codes,
+    customers or queued messages. (Audit entries and documents are
+    append-only: tests read those newer than a marker, or of their own order.)"""
+    from portal.capacity.tables import ClassSession, SlotClaim
     from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
-    from portal.notify.tables import DevMessage, OutboxMessage
-
+    from portal.kinds.appointment.tables import Reservation
+    from portal.notify.tables import DevMessage
+    from portal.orders.tables import Order, OrderLine
+    from portal.outbox.tables import OutboxMessage
     from portal.payments.tables import Coupon, CouponRedemption, MoneyMovement, Payment, PaymentEvent, PaymentOperation, WebhookDelivery
 
     await Coupon.update({Coupon.uses: 0}, force=True)
@@ -101,7 +107,9 @@ async def clean_bookings():
         DevMessage,
         SlotClaim,
         ClassSession,
-        Booking,
+        Reservation,
+        OrderLine,
+        Order,
         PhoneCode,
         DeviceToken,
         CustomerSupplier,

@@ -42,7 +42,7 @@ VALID_CUSTOMER = {
 async def latest_code(phone_e164: str) -> str:
     """The one-time code last queued for this number, read from the outbox row
     (tests run without the embedded worker, so the row is still there)."""
-    from portal.notify.tables import OutboxMessage
+    from portal.outbox.tables import OutboxMessage
 
     row = await (
         OutboxMessage.select(OutboxMessage.payload)
@@ -65,7 +65,7 @@ async def confirm_with_code(client, checkout_url: str, data: dict | None = None,
     """The checkout as a customer does it: when the number is a valid mobile
     number, press "Send code" and type the code from the SMS; then confirm.
     Fields set to None are left out of the form."""
-    from portal.booking.forms import parse_phone
+    from portal.sales.forms import parse_phone
 
     data = {k: v for k, v in {**VALID_CUSTOMER, **(data or {})}.items() if v is not None}
     page = await client.get(checkout_url)
