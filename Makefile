@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: setup system run test test-postgres browser e2e clean
+.PHONY: setup system run test test-postgres lint browser e2e clean
 
 setup: system $(VENV)/.installed static/vendor/htmx.min.js
 
@@ -44,6 +44,11 @@ run: setup
 
 test: setup browser
 	$(PY) -m pytest
+
+# Style and structure: ruff, and the import contracts in pyproject.toml (no circles, layers kept).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # The same suite on PostgreSQL (CI runs both).
 test-postgres: setup browser

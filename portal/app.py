@@ -8,10 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Request, Response, get
 from litestar.config.csrf import CSRFConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.response import Redirect
@@ -21,14 +19,15 @@ from litestar.template.config import TemplateConfig
 from portal import wiring
 from portal.audit.domain import system
 from portal.kinds.appointment.service import release_expired
+from portal.lib import clock, db
+from portal.lib.i18n import LANGUAGES
 from portal.outbox import worker as outbox_worker
 from portal.payments import service as payments
 from portal.sales import settlement
-from portal.lib import clock, db
-from portal.lib.i18n import LANGUAGES
 from portal.settings import ROOT, Settings, load
 from portal.web.render import LANGUAGE_COOKIE, page
 from portal.web.security import SECURITY_HEADERS, cookie, local_path, security_headers_middleware
+from portal.web.templates import template_engine
 
 log = logging.getLogger("portal")
 
@@ -115,18 +114,6 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
             await engine.close_connection_pool()
 
 
-def _template_engine() -> JinjaTemplateEngine:
-    environment = Environment(
-        loader=FileSystemLoader(str(ROOT / "templates")),
-        autoescape=select_autoescape(["html", "xml"]),
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-    )
-    return JinjaTemplateEngine.from_environment(environment)
-
-
 def dev_vipps(settings: Settings):
     """The local stand-in for Vipps, served by this app under /dev/vipps; it
     signs its webhooks to our own /hooks/vipps."""
@@ -162,7 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             readyz,
             create_static_files_router(path="/static", directories=[Path(ROOT / "static")], name="static"),
         ],
-        template_config=TemplateConfig(instance=_template_engine()),
+        template_config=TemplateConfig(instance=template_engine()),
         plugins=[HTMXPlugin()],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -177,3 +164,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan, outbox_worker.lifespan],
         debug=False,
     )
+
+#: The tests of the dev Vipps app build it with the same engine.
+_template_engine = template_engine

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from portal.payments.tables import Coupon
 from portal.catalogue.tables import (
     DateException,
     HoursRule,
@@ -26,6 +25,7 @@ from portal.catalogue.tables import (
     Resource,
     Supplier,
 )
+from portal.payments.tables import Coupon
 
 MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
 
@@ -125,7 +125,7 @@ class Sup:
     resources: tuple[Res, ...] = ()
     offerings: tuple[Off, ...] = ()
     payment_methods: tuple[str, ...] = ("onsite",)
-    coupons: tuple["Cpn", ...] = ()
+    coupons: tuple[Cpn, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,14 @@ from piccolo.conf.apps import AppConfig
 
 from portal.audit.tables import AuditEntry
 from portal.capacity.tables import ClassSession, SlotClaim
+from portal.catalogue.tables import (
+    DateException,
+    HoursRule,
+    Offering,
+    OfferingResource,
+    Resource,
+    Supplier,
+)
 from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
 from portal.kinds.appointment.tables import Reservation
 from portal.notify.tables import DevMessage
@@ -19,14 +27,6 @@ from portal.payments.tables import (
     PaymentEvent,
     PaymentOperation,
     WebhookDelivery,
-)
-from portal.catalogue.tables import (
-    DateException,
-    HoursRule,
-    Offering,
-    OfferingResource,
-    Resource,
-    Supplier,
 )
 
 APP_CONFIG = AppConfig(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from litestar import Request, get
 from litestar.exceptions import NotFoundException
 
-from portal.legal.withdrawal import withdrawal_info
 from portal.catalogue import service
 from portal.catalogue.domain import CATEGORIES, KINDS, RANKING_NOTE
+from portal.legal.withdrawal import withdrawal_info
 from portal.web.render import page
 
 

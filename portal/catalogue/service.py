@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import time
 from time import monotonic
 
-from portal.availability.domain import DayException, HoursRule as HoursSpec, OfferingRules, ResourceSchedule
+from portal.availability.domain import DayException, OfferingRules, ResourceSchedule
+from portal.availability.domain import HoursRule as HoursSpec
 from portal.catalogue.domain import search_matches
-from portal.settings import load as load_settings
 from portal.catalogue.tables import DateException, HoursRule, Offering, OfferingResource, Resource, Supplier
-
+from portal.settings import load as load_settings
 
 #: Catalogue rows change rarely and are read on every slot list: keep them
 #: per process for `PORTAL_CATALOGUE_CACHE_SECONDS` (0 turns this off).

@@ -8,7 +8,7 @@ compiled in memory at start, so there is no build step and no .mo in git.
 from __future__ import annotations
 
 import gettext
-from functools import lru_cache
+from functools import cache
 from io import BytesIO
 from pathlib import Path
 
@@ -29,7 +29,7 @@ def Nn_(singular: str, plural: str) -> tuple[str, str]:
     return singular, plural
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(language: str) -> gettext.NullTranslations:
     if language not in LANGUAGES:
         raise ValueError(f"unsupported language {language!r}")

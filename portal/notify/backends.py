@@ -12,7 +12,6 @@ portal.outbox.worker for what "exactly once" means for them.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -206,7 +205,7 @@ class SmtpEmail:
             if self._client is None:
                 try:
                     self._client = await self._connect()
-                except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
                     self._down = f"SMTP server {self.mail.host}:{self.mail.port} unavailable: {exc!r}"[:500]
                     raise SendError(self._down) from exc
             _refused, response = await self._client.sendmail(
@@ -221,7 +220,7 @@ class SmtpEmail:
         except aiosmtplib.SMTPDataError as exc:
             await self._reset()
             raise SendError(f"message refused: {exc.code} {exc.message}"[:500], permanent=500 <= exc.code < 600) from exc
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             await self._reset()
             raise SendError(f"SMTP error: {exc!r}"[:500]) from exc
         return (str(response).strip() or str(msg["Message-ID"]))[:200]
@@ -361,7 +360,7 @@ class TwilioSms:
         except TwilioRestException as exc:
             permanent = exc.code in TWILIO_PERMANENT_CODES or exc.status in (400, 404)
             raise SendError(f"Twilio {exc.status} code {exc.code}: {exc.msg}"[:500], permanent=permanent) from exc
-        except (TwilioException, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, TwilioException, aiohttp.ClientError, OSError) as exc:
             raise SendError(f"Twilio unreachable: {exc!r}"[:500]) from exc
         return str(message.sid)[:200]
 

@@ -4,7 +4,6 @@ from piccolo.columns import JSON, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
-
 class DevMessage(Table):
     """What the dev email/SMS backends 'sent'; listed on /dev/mailbox."""
 

@@ -355,7 +355,7 @@ async def lifespan(app: object) -> AsyncIterator[None]:
         stop.set()
         try:
             await asyncio.wait_for(task, timeout=settings.mail.timeout_seconds + 5)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError):
             task.cancel()
 
 

@@ -830,8 +830,8 @@ def create_dev_vipps_app(dev: DevVipps) -> Litestar:
     from litestar.static_files import create_static_files_router
     from litestar.template.config import TemplateConfig
 
-    from portal.app import _template_engine
     from portal.settings import ROOT
+    from portal.web.templates import template_engine
 
     def started() -> None:
         dev._bind_loop(asyncio.get_running_loop())
@@ -848,7 +848,7 @@ def create_dev_vipps_app(dev: DevVipps) -> Litestar:
             dev_vipps_router(dev, path=""),
             create_static_files_router(path="/static", directories=[ROOT / "static"], name="static"),
         ],
-        template_config=TemplateConfig(instance=_template_engine()),
+        template_config=TemplateConfig(instance=template_engine()),
         on_startup=[started],
         on_shutdown=[dev._unbind_loop],
         exception_handlers={Exception: crashed},
