@@ -32,7 +32,7 @@ from portal.lib.i18n import N_, translations
 from portal.lib.money import format_nok
 from portal.settings import load as load_settings
 from portal.web.render import language_of, page, wants_fragment
-from portal.web.security import device_cookie, device_token_of, new_visitor, visitor_of
+from portal.web.security import device_cookie, device_token_of, new_visitor, vipps_form_headers, visitor_of
 
 STRIP_DAYS = 14
 CODE_PURPOSE = "checkout"
@@ -255,6 +255,12 @@ async def _phone_state(booking: dict, phone: str | None, device: dict | None) ->
     return {"phone_verified": verified, "phone_remembered": remembered, "code_sent": sent, "device": device}
 
 
+def _checkout_headers(ctx: OfferingContext) -> dict[str, str] | None:
+    """The checkout form (and every re-render or fragment of it) may be answered
+    with a redirect to Vipps when the seller takes Vipps: its CSP says so."""
+    return vipps_form_headers() if any(m is not Means.ONSITE for m in service.means_for(ctx)) else None
+
+
 def _client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
@@ -272,6 +278,7 @@ async def checkout_page(request: Request, token: str) -> object:
     return page(
         request,
         "pages/booking/checkout.html",
+        headers=_checkout_headers(ctx),
         values=values,
         errors={},
         **_checkout_context(booking, ctx, now),
@@ -314,6 +321,7 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
         return page(
             request,
             "pages/booking/checkout.html",
+            headers=_checkout_headers(ctx),
             block="phone_block",
             status_code=status,
             values=result.values,
@@ -345,6 +353,7 @@ async def confirm_booking(request: Request, token: str, data: dict = FORM) -> ob
         return page(
             request,
             "pages/booking/checkout.html",
+            headers=_checkout_headers(ctx),
             status_code=status_code,
             values=result.values,
             errors=result.errors,
@@ -436,6 +445,7 @@ async def _coupon_action(
     return page(
         request,
         "pages/booking/checkout.html",
+        headers=_checkout_headers(ctx),
         block="payment_block",
         status_code=status,
         values=result.values,
