@@ -6,6 +6,10 @@ when the suite runs on PostgreSQL (DATABASE_URL=postgresql://…/test), a
 separate PostgreSQL database created next to it and dropped at the end. It is
 migrated and seeded with the demo catalogue by `reset_database`.
 
+`live_server` uses the app's own dev Vipps (/dev/vipps, same origin);
+`vipps_elsewhere` runs a second app, on a database of its own, whose Vipps is
+the dev Vipps app on another port (another origin), as with the real Vipps.
+
 Screenshots of the main steps go to one temp dir, printed at the end of the run.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import re
 import socket
@@ -23,6 +28,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -46,7 +52,7 @@ SERVER_START_TIMEOUT = 30.0
 EXPECTED_ERROR_PAGE = re.compile(r"^Failed to load resource: the server responded with a status of (409|422) ")
 
 _shots_dir: Path | None = None
-_server_log: Path | None = None
+_server_logs: list[Path] = []
 SHOT_SECONDS: list = []
 
 
@@ -61,10 +67,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if _shots_dir is not None:
         terminalreporter.write_line(f"e2e screenshots: {_shots_dir} ({len(SHOT_SECONDS)} in {sum(SHOT_SECONDS):.1f}s)")
     # A traceback in the server log is a fault that a page may have hidden.
-    if _server_log is not None and _server_log.exists():
-        text = _server_log.read_text(errors="replace")
+    for server_log in _server_logs:
+        text = server_log.read_text(errors="replace") if server_log.exists() else ""
         if "Traceback" in text:
-            terminalreporter.write_sep("-", f"e2e server log has tracebacks: {_server_log}", red=True)
+            terminalreporter.write_sep("-", f"e2e server log has tracebacks: {server_log}", red=True)
             terminalreporter.write_line(text[text.index("Traceback") :][:4000])
 
 
@@ -128,20 +134,29 @@ class E2EDatabase:
             return list(conn.execute(sql, args).fetchall())
 
 
-@pytest.fixture(scope="session")
-def e2e_database(tmp_path_factory: pytest.TempPathFactory):
+@contextlib.contextmanager
+def _fresh_database(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[E2EDatabase]:
+    """A migrated, seeded database of its own for one server (see the module docstring)."""
     outer = os.environ.get("DATABASE_URL", "")
     if _is_postgres(outer):
-        name = f"portal_e2e_{os.getpid()}"
+        database = f"portal_{name.replace('-', '_')}_{os.getpid()}"
         admin = outer  # the suite's own database (…/test) serves as the admin connection
-        _run(_pg_admin, admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
-        url = _with_database(outer, name)
+        _run(_pg_admin, admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)', f'CREATE DATABASE "{database}"')
+        url = _with_database(outer, database)
     else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('e2e-db') / 'e2e.sqlite3'}"
+        url = f"sqlite:///{tmp_path_factory.mktemp(name + '-db') / (name + '.sqlite3')}"
     _in_thread(reset_database, url)
-    yield E2EDatabase(url)
-    if _is_postgres(outer):
-        _run(_pg_admin, admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield E2EDatabase(url)
+    finally:
+        if _is_postgres(outer):
+            _run(_pg_admin, admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def e2e_database(tmp_path_factory: pytest.TempPathFactory):
+    with _fresh_database(tmp_path_factory, "e2e") as database:
+        yield database
 
 
 # ------------------------------------------------------------------ server
@@ -153,15 +168,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(e2e_database: E2EDatabase, tmp_path_factory: pytest.TempPathFactory):
-    """Base URL of the real app, served by uvicorn in a subprocess."""
-    port = _free_port()
+@contextlib.contextmanager
+def _serve_app(database: E2EDatabase, tmp_path_factory: pytest.TempPathFactory, port: int | None = None, **extra_env: str) -> Iterator[str]:
+    """Run the real app with uvicorn in a subprocess on `database`; yields its base URL.
+
+    Without `extra_env` its Vipps is the app's own embedded dev Vipps (/dev/vipps)."""
+    port = port or _free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "PORTAL_EMBEDDED_WORKER": "1",
-        "DATABASE_URL": e2e_database.url,
+        "DATABASE_URL": database.url,
         "PORTAL_SECRET_KEY": "e2e-secret-key-not-for-production",
         "PORTAL_ENV": "dev",
         "PORTAL_BASE_URL": base_url,
@@ -169,9 +186,9 @@ def live_server(e2e_database: E2EDatabase, tmp_path_factory: pytest.TempPathFact
     }
     # The browser tests use the app's own embedded dev Vipps, not the unit tests' one.
     env.pop("PORTAL_VIPPS_BASE_URL", None)
+    env.update(extra_env)
     log_path = tmp_path_factory.mktemp("e2e-server") / "uvicorn.log"
-    global _server_log
-    _server_log = log_path
+    _server_logs.append(log_path)
     log = log_path.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "portal.app:create_app", "--factory", "--host", "127.0.0.1", "--port", str(port)],
@@ -203,6 +220,72 @@ def live_server(e2e_database: E2EDatabase, tmp_path_factory: pytest.TempPathFact
             proc.kill()
             proc.wait(timeout=5)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(e2e_database: E2EDatabase, tmp_path_factory: pytest.TempPathFactory):
+    """Base URL of the real app, served by uvicorn in a subprocess."""
+    with _serve_app(e2e_database, tmp_path_factory) as base_url:
+        yield base_url
+
+
+#: The webhook secret shared by the app and its dev Vipps on another origin.
+ELSEWHERE_WEBHOOK_SECRET = "e2e-dev-vipps-webhook-secret"
+
+
+@dataclass
+class VippsElsewhere:
+    """The app and its (dev) Vipps on two origins, as in production."""
+
+    app: str
+    """The app's base URL."""
+    vipps_url: str
+    """The dev Vipps' origin: its API, its landing page."""
+    vipps: object
+    """The DevVipps (portal.payments.vipps.devserver) serving `vipps_url`, in this process."""
+    database: E2EDatabase
+
+    def flush_webhooks(self) -> None:
+        """Wait until every webhook the dev Vipps has started sending was answered."""
+        _in_thread(lambda: asyncio.run(self.vipps.flush_webhooks()))
+
+
+@pytest.fixture(scope="session")
+def vipps_elsewhere(tmp_path_factory: pytest.TempPathFactory):
+    """The real app (uvicorn subprocess, its own database) whose Vipps is the dev
+    Vipps app served on ANOTHER port (another origin), the way it runs against
+    the real Vipps: the customer is sent to a landing page off the site and
+    comes back; the dev Vipps signs its webhooks to the app's /hooks/vipps."""
+    from portal.app import create_app  # noqa: F401 - the dev Vipps app borrows the template engine
+    from portal.payments.vipps.devserver import DevVipps, create_dev_vipps_app
+    from portal.settings import VippsSettings
+    from tests.integration.vipps_support import serve_in_thread
+
+    app_port, vipps_port = _free_port(), _free_port()
+    app_url, vipps_url = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{vipps_port}"
+    defaults = VippsSettings()
+    dev = DevVipps(
+        client_id=defaults.client_id,
+        client_secret=defaults.client_secret,
+        subscription_key=defaults.subscription_key,
+        merchant_serial_number=defaults.merchant_serial_number,
+        webhook_url=f"{app_url}/hooks/vipps",
+        webhook_secret=ELSEWHERE_WEBHOOK_SECRET,
+        public_base=vipps_url,
+    )
+    with (
+        _fresh_database(tmp_path_factory, "e2e-elsewhere") as database,
+        serve_in_thread(create_dev_vipps_app(dev), vipps_port),
+        _serve_app(
+            database,
+            tmp_path_factory,
+            app_port,
+            PORTAL_VIPPS_BACKEND="dev",
+            PORTAL_VIPPS_BASE_URL=vipps_url,
+            PORTAL_VIPPS_WEBHOOK_SECRET=ELSEWHERE_WEBHOOK_SECRET,
+        ) as base_url,
+    ):
+        yield VippsElsewhere(app=base_url, vipps_url=vipps_url, vipps=dev, database=database)
 
 
 # ------------------------------------------------------------------ browser
@@ -265,14 +348,14 @@ def shot(request: pytest.FixtureRequest) -> Shooter:
     return Shooter(re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name))
 
 
-@pytest.fixture()
-def new_context(browser, live_server):
-    """Factory for phone-sized browser contexts; each collects its console errors."""
+def _context_factory(browser, base_url: str):
+    """Factory for phone-sized browser contexts on `base_url`; each collects its
+    console errors. Yields the factory; closes what it made."""
     made = []
 
     def make(**overrides):
         options = {
-            "base_url": live_server,
+            "base_url": base_url,
             "viewport": dict(PHONE),
             "screen": dict(PHONE),
             "device_scale_factor": 1,
@@ -295,6 +378,18 @@ def new_context(browser, live_server):
     yield make
     for context in made:
         context.close()
+
+
+@pytest.fixture()
+def new_context(browser, live_server):
+    """Factory for phone-sized browser contexts; each collects its console errors."""
+    yield from _context_factory(browser, live_server)
+
+
+@pytest.fixture()
+def elsewhere_context(browser, vipps_elsewhere):
+    """Like `new_context`, on the app whose Vipps is on another origin."""
+    yield from _context_factory(browser, vipps_elsewhere.app)
 
 
 @pytest.fixture()

@@ -106,12 +106,12 @@ def tick_boxes(page) -> None:
         page.check("#early_start")
 
 
-def go_to_vipps(page) -> str:
+def go_to_vipps(page, landing: re.Pattern = LANDING_URL) -> str:
     """Confirm the checkout: the app sends the browser to the (dev) Vipps landing page."""
     with page.expect_response(lambda r: "/checkout/" in r.url and r.request.method == "POST") as posted:
         page.locator("form.checkout button[name=action][value=confirm]").click()
     assert posted.value.status == 303, posted.value.status
-    page.wait_for_url(LANDING_URL)
+    page.wait_for_url(landing)
     return page.url.rsplit("/", 1)[-1]
 
 

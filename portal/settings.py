@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,6 +111,67 @@ class VippsSettings:
     """A payment still waiting this long is read from Vipps by the reconciler."""
     auto_complete_hours: int = 24
     """A confirmed booking nobody marked counts as delivered (and is captured) this long after its end."""
+    landing_origins: tuple[str, ...] = ()
+    """Where the customer is sent to approve (the origins of Vipps' landing
+    pages): a form whose answer redirects there must be allowed to by the
+    page's CSP `form-action`. Empty: Vipps' pages are on our own origin."""
+
+
+#: The origins of Vipps' landing pages (a payment's `redirectUrl`), production
+#: then the test environment (MT, behind https://apitest.vipps.no). The
+#: ePayment spec's example is https://landing.vipps.no?token=…; payments made
+#: today are sent to pay.vipps.no (pay-mt.vipps.no in MT). MobilePay sales
+#: units (Denmark, Finland) land on pay[-mt].mobilepay.dk/.fi instead: set
+#: PORTAL_VIPPS_LANDING_ORIGINS for those.
+VIPPS_LANDING_ORIGINS = ("https://pay.vipps.no", "https://landing.vipps.no", "https://pay-mt.vipps.no")
+
+_HOST_RE = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of an absolute URL, lower-cased; '' if it has none."""
+    parts = urlsplit(url.strip())
+    if not parts.scheme or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _origin(name: str, raw: str, *, production: bool) -> str:
+    """One origin, exactly scheme://host[:port] (a trailing '/' is dropped):
+    no path, query, user or wildcard, nothing a CSP source list could be
+    bent with; https only in production."""
+    value = raw.removesuffix("/")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise SettingsError(f"{name}: {raw!r} is not an origin (scheme://host[:port])") from None
+    host = parts.hostname or ""
+    well_formed = (
+        parts.scheme in {"http", "https"}
+        and value.lower() == f"{parts.scheme}://{host}{'' if port is None else f':{port}'}"
+        and bool(_HOST_RE.match(host))
+        and port != 0
+    )
+    if not well_formed:
+        raise SettingsError(f"{name}: {raw!r} is not an origin (scheme://host[:port], nothing after it)")
+    if production and parts.scheme != "https":
+        raise SettingsError(f"{name}: {raw!r} must be https in production")
+    return value.lower()
+
+
+def _landing_origins(backend: str, base_url: str, app_origin: str, *, production: bool) -> tuple[str, ...]:
+    name = "PORTAL_VIPPS_LANDING_ORIGINS"
+    raw = os.environ.get(name, "").split()
+    if raw:
+        origins = [_origin(name, value, production=production) for value in raw]
+    elif backend == "vipps":
+        origins = list(VIPPS_LANDING_ORIGINS)
+    else:
+        # The dev Vipps' landing page is where its API is: nothing to add when that is this app.
+        own = origin_of(base_url)
+        origins = [_origin("PORTAL_VIPPS_BASE_URL", own, production=production)] if own not in ("", app_origin) else []
+    return tuple(dict.fromkeys(o for o in origins if o != app_origin))
 
 
 @dataclass(frozen=True)
@@ -246,6 +309,7 @@ def load() -> Settings:
         payment_hold_minutes=_int("PORTAL_VIPPS_HOLD_MINUTES", 15),
         reconcile_after_minutes=_int("PORTAL_VIPPS_RECONCILE_AFTER_MINUTES", 12),
         auto_complete_hours=_int("PORTAL_AUTO_COMPLETE_HOURS", 24),
+        landing_origins=_landing_origins(vipps.backend, vipps.base_url, origin_of(base_url), production=env == "production"),
     )
     if env == "production":
         missing = [

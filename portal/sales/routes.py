@@ -38,7 +38,7 @@ from portal.sales import checkout, settlement
 from portal.sales.forms import parse_checkout
 from portal.settings import load as load_settings
 from portal.web.render import language_of, page
-from portal.web.security import device_cookie, device_token_of, visitor_of
+from portal.web.security import device_cookie, device_token_of, vipps_form_headers, visitor_of
 
 log = logging.getLogger("portal.sales")
 
@@ -127,6 +127,12 @@ async def _phone_state(order: dict, phone: str | None, device: dict | None) -> d
     return {"phone_verified": verified, "phone_remembered": remembered, "code_sent": sent, "device": device}
 
 
+def _checkout_headers(c: checkout.Checkout) -> dict[str, str] | None:
+    """The checkout form (and every re-render or fragment of it) may be answered
+    with a redirect to Vipps when the order can be paid with Vipps: its CSP says so."""
+    return vipps_form_headers() if any(m is not Means.ONSITE for m in checkout.means_for(c)) else None
+
+
 def _confirmed_redirect(order: dict) -> Redirect | None:
     if order["state"] != OrderState.HELD.value and order["state"] != OrderState.RELEASED.value and order["manage_token"]:
         return Redirect(path=f"/b/{order['manage_token']}", status_code=303)
@@ -146,6 +152,7 @@ async def checkout_page(request: Request, token: str) -> object:
     return page(
         request,
         "pages/sales/checkout.html",
+        headers=_checkout_headers(c),
         values=values,
         errors={},
         **_page_context(c),
@@ -203,6 +210,7 @@ async def confirm_order(request: Request, token: str, data: dict = FORM) -> obje
         return page(
             request,
             "pages/sales/checkout.html",
+            headers=_checkout_headers(c),
             block="phone_block",
             status_code=status,
             values=result.values,
@@ -238,6 +246,7 @@ async def confirm_order(request: Request, token: str, data: dict = FORM) -> obje
     return page(
         request,
         "pages/sales/checkout.html",
+        headers=_checkout_headers(c),
         status_code=outcome.status,
         values=result.values,
         errors=outcome.errors,
@@ -275,6 +284,7 @@ async def _code_action(request: Request, actor, c: checkout.Checkout, result, de
     return page(
         request,
         "pages/sales/checkout.html",
+        headers=_checkout_headers(c),
         block="payment_block",
         status_code=status,
         values=result.values,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 from litestar import Request
@@ -13,20 +14,38 @@ from portal.settings import load as load_settings
 
 VISITOR_COOKIE = "pv"
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-        "object-src 'none'",
-    ]
+_POLICY = (
+    ("default-src", "'self'"),
+    ("script-src", "'self'"),
+    ("style-src", "'self'"),
+    ("img-src", "'self' data:"),
+    ("font-src", "'self'"),
+    ("connect-src", "'self'"),
+    ("form-action", "'self'"),
+    ("frame-ancestors", "'none'"),
+    ("base-uri", "'none'"),
+    ("object-src", "'none'"),
 )
+
+
+def content_security_policy(form_action: Iterable[str] = ()) -> str:
+    """The site's one policy; `form_action` adds origins (validated ones, from
+    settings) that a form on the page may be sent on to."""
+    extra = " ".join(form_action)
+    return "; ".join(f"{name} {sources} {extra}" if name == "form-action" and extra else f"{name} {sources}" for name, sources in _POLICY)
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
+
+
+def vipps_form_headers() -> dict[str, str]:
+    """For a response whose page holds a form that may be answered with a
+    redirect to Vipps (the checkout): Chromium applies `form-action` to the
+    redirect after a form post too, so the policy also allows the origins of
+    Vipps' landing pages (`PORTAL_VIPPS_LANDING_ORIGINS`), and only there.
+    The security middleware leaves a response's own policy alone."""
+    return {"Content-Security-Policy": content_security_policy(load_settings().vipps.landing_origins)}
+
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,

@@ -29,7 +29,7 @@ VIPPS_KEYS = ["VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET", "VIPPS_SUBSCRIPTION_KEY"
 
 
 def load_with(monkeypatch, env: dict):
-    for key in list(PRODUCTION) + ["PORTAL_VIPPS_TIMEOUT"]:
+    for key in list(PRODUCTION) + ["PORTAL_VIPPS_TIMEOUT", "PORTAL_VIPPS_LANDING_ORIGINS", "PORTAL_BASE_URL"]:
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -66,3 +66,68 @@ def test_dev_uses_the_local_stand_in_with_its_own_webhook_secret(monkeypatch):
     assert loaded.vipps.base_url == "http://127.0.0.1:9000/dev/vipps"
     other = load_with(monkeypatch, {"PORTAL_SECRET_KEY": "another-secret-key-012345", "PORTAL_BASE_URL": "http://127.0.0.1:9000"})
     assert loaded.vipps.webhook_secret and loaded.vipps.webhook_secret != other.vipps.webhook_secret
+
+
+# ---------------------------------------------------------------- where the customer is sent to pay
+
+LANDING = "PORTAL_VIPPS_LANDING_ORIGINS"
+DEV = {"PORTAL_SECRET_KEY": "dev-secret-key-0123456789", "PORTAL_BASE_URL": "http://127.0.0.1:9000"}
+
+
+def test_the_vipps_backend_sends_customers_to_vipps_landing_pages_by_default(monkeypatch):
+    expected = ("https://pay.vipps.no", "https://landing.vipps.no", "https://pay-mt.vipps.no")
+    assert load_with(monkeypatch, PRODUCTION).vipps.landing_origins == expected
+    test_environment = {**DEV, "PORTAL_VIPPS_BACKEND": "vipps", "PORTAL_VIPPS_BASE_URL": "https://apitest.vipps.no"}
+    assert load_with(monkeypatch, test_environment).vipps.landing_origins == expected
+
+
+def test_the_dev_vipps_adds_its_origin_only_when_it_is_not_the_apps(monkeypatch):
+    assert load_with(monkeypatch, DEV).vipps.landing_origins == ()
+    same = load_with(monkeypatch, {**DEV, "PORTAL_VIPPS_BASE_URL": "http://127.0.0.1:9000/dev/vipps"})
+    assert same.vipps.landing_origins == ()
+    elsewhere = load_with(monkeypatch, {**DEV, "PORTAL_VIPPS_BASE_URL": "http://127.0.0.1:9001/some/path"})
+    assert elsewhere.vipps.landing_origins == ("http://127.0.0.1:9001",)
+
+
+def test_landing_origins_are_read_space_separated_and_normalised(monkeypatch):
+    loaded = load_with(monkeypatch, {**PRODUCTION, LANDING: " https://pay.vipps.no  HTTPS://Pay.MobilePay.dk/\thttps://pay.vipps.no https://x.example:8443 "})
+    assert loaded.vipps.landing_origins == ("https://pay.vipps.no", "https://pay.mobilepay.dk", "https://x.example:8443")
+    dev = load_with(monkeypatch, {**DEV, LANDING: "http://127.0.0.1:9001 http://127.0.0.1:9000"})
+    assert dev.vipps.landing_origins == ("http://127.0.0.1:9001",), "the app's own origin is 'self' already"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "pay.vipps.no",
+        "https://",
+        "https://pay.vipps.no/path",
+        "https://pay.vipps.no//",
+        "https://pay.vipps.no?token=x",
+        "https://pay.vipps.no#x",
+        "https://*.vipps.no",
+        "https://user@pay.vipps.no",
+        "https://pay.vipps.no:",
+        "https://pay.vipps.no:99999",
+        "https://pay.vipps.no:0",
+        "https://pay.vipps.no;script-src",
+        "https://pay.vipps.no,https://pay-mt.vipps.no",
+        "https://pay_vipps.no",
+        "https://[::1]",
+        "'self'",
+        "*",
+        "https:",
+        "data:",
+        "ftp://pay.vipps.no",
+        "javascript:alert(1)",
+    ],
+)
+def test_a_landing_origin_that_is_not_an_origin_is_a_startup_error(monkeypatch, value):
+    with pytest.raises(SettingsError, match=LANDING):
+        load_with(monkeypatch, {**DEV, LANDING: f"https://pay.vipps.no {value}"})
+
+
+def test_production_landing_origins_are_https(monkeypatch):
+    with pytest.raises(SettingsError, match=f"{LANDING}.*https"):
+        load_with(monkeypatch, {**PRODUCTION, LANDING: "https://pay.vipps.no http://pay-mt.vipps.no"})
+    assert load_with(monkeypatch, {**DEV, LANDING: "http://127.0.0.1:9001"}).vipps.landing_origins == ("http://127.0.0.1:9001",)
