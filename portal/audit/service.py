@@ -11,7 +11,8 @@ The decorator opens the write transaction (joining the caller's, if any;
 Vipps),
 and refuses — rolling everything back — a call that records more than one
 entry, or an entry for another action. A call that changed nothing (an
-idempotent repeat) may record none. `tests/integration/test_audit.py` calls
+idempotent repeat) may record none. Functions that change data on a use
+case's behalf are `step`s: they refuse to run outside one. `tests/integration/test_audit.py` calls
 every registered use case in a state where it changes something and proves
 it wrote exactly one entry; a static test proves every public function of a
 `service.py` module is a `use_case` or a `query`.
@@ -19,9 +20,10 @@ it wrote exactly one entry; a static test proves every public function of a
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -144,6 +146,20 @@ def job(fn: F) -> F:
     return fn
 
 
+@contextlib.asynccontextmanager
+async def acting(actor: Actor, action: str, *, now: datetime, order_id: int | None = None, note: str = "") -> AsyncIterator[None]:
+    """An ad-hoc use case (an operator's script, a test that calls steps):
+    the block runs in one write transaction as `action` by `actor`, and its
+    one entry is written at the end of it."""
+    token = _frame.set([action, 0])
+    try:
+        async with write_transaction():
+            yield
+            await record(actor, action, now=now, order_id=order_id, after={"note": note} if note else None)
+    finally:
+        _frame.reset(token)
+
+
 def after_commit(callback: Callable[[], None]) -> None:
     """Run `callback` once the outermost use case running now has committed
     (e.g. wake the outbox worker); at once when no use case is running."""
@@ -152,6 +168,27 @@ def after_commit(callback: Callable[[], None]) -> None:
         callback()
     else:
         pending.append(callback)
+
+
+#: Steps of use cases, by qualified name.
+STEPS: dict[str, Callable[..., Awaitable[Any]]] = {}
+
+
+def step(fn: F) -> F:
+    """Mark a service function that changes data as a step of a use case: it
+    runs inside its caller's use case (and transaction) and writes no entry
+    of its own. Called outside any use case, it refuses (AuditError): no
+    change without an author."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _frame.get() is None:
+            raise AuditError(f"{fn.__module__}.{fn.__qualname__} changes data: call it inside a use case")
+        return await fn(*args, **kwargs)
+
+    STEPS[f"{fn.__module__}.{fn.__qualname__}"] = wrapper
+    wrapper.step = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
 
 
 def query(fn: F) -> F:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import time
 from time import monotonic
 
+from portal.audit.service import query
 from portal.availability.domain import DayException, OfferingRules, ResourceSchedule
 from portal.availability.domain import HoursRule as HoursSpec
 from portal.catalogue.domain import search_matches
@@ -65,6 +66,7 @@ class OfferingContext:
         return self.offering["kind"] == "appointment" and bool(self.offering["duration_min"]) and bool(self.resources)
 
 
+@query
 async def list_suppliers(text: str = "", category: str = "", town: str = "") -> list[dict]:
     """Active suppliers matching the search, ordered by name (said on the page, L3)."""
     rows = await Supplier.select().where(Supplier.active == True).order_by(Supplier.name).output(load_json=True)  # noqa: E712
@@ -79,15 +81,18 @@ async def list_suppliers(text: str = "", category: str = "", town: str = "") -> 
     ]
 
 
+@query
 async def facets() -> tuple[list[str], list[str]]:
     rows = await Supplier.select(Supplier.category, Supplier.town).where(Supplier.active == True)  # noqa: E712
     return sorted({r["category"] for r in rows}), sorted({r["town"] for r in rows})
 
 
+@query
 async def get_supplier(slug: str) -> dict | None:
     return await Supplier.select().where((Supplier.slug == slug) & (Supplier.active == True)).output(load_json=True).first()  # noqa: E712
 
 
+@query
 async def supplier_offerings(supplier_id: int) -> list[dict]:
     return await (
         Offering.select()
@@ -97,6 +102,7 @@ async def supplier_offerings(supplier_id: int) -> list[dict]:
     )
 
 
+@query
 async def offering_context(supplier_slug: str, offering_slug: str) -> OfferingContext | None:
     return await _cached(("offering", supplier_slug, offering_slug), lambda: _load_offering_context(supplier_slug, offering_slug))
 
@@ -115,6 +121,7 @@ async def _load_offering_context(supplier_slug: str, offering_slug: str) -> Offe
     return await _with_resources(supplier, offering)
 
 
+@query
 async def offering_context_by_id(offering_id: int) -> OfferingContext | None:
     """For a booking: its offering even if since deactivated."""
     offering = await Offering.select().where(Offering.id == offering_id).first()
@@ -143,6 +150,7 @@ def _as_time(value) -> time:
     return time.fromisoformat(str(value))
 
 
+@query
 async def schedules(resource_ids: list[int]) -> list[ResourceSchedule]:
     return await _cached(("schedules", tuple(resource_ids)), lambda: _load_schedules(resource_ids))
 

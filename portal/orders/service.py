@@ -8,35 +8,42 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from portal.audit.service import query, step
 from portal.orders import domain
 from portal.orders.domain import OrderEvent, OrderState
 from portal.orders.tables import Order, OrderLine
 
 
+@query
 async def get(order_id: int) -> dict | None:
     return await Order.select().output(load_json=True).where(Order.id == order_id).first()
 
 
+@query
 async def by_checkout_token(token: str) -> dict | None:
     if not token:
         return None
     return await Order.select().output(load_json=True).where(Order.checkout_token == token).first()
 
 
+@query
 async def by_manage_token(token: str) -> dict | None:
     if not token:
         return None
     return await Order.select().output(load_json=True).where(Order.manage_token == token).first()
 
 
+@query
 async def by_reference(reference: str) -> dict | None:
     return await Order.select().output(load_json=True).where(Order.reference == reference.upper()).first()
 
 
+@query
 async def lines_of(order_id: int) -> list[dict]:
     return await OrderLine.select().output(load_json=True).where(OrderLine.order == order_id).order_by(OrderLine.position)
 
 
+@query
 async def kinds_of(order_id: int) -> list[str]:
     """The kinds of the order's lines, in line order, each once."""
     rows = await OrderLine.select(OrderLine.kind).where(OrderLine.order == order_id).order_by(OrderLine.position)
@@ -47,6 +54,7 @@ async def kinds_of(order_id: int) -> list[str]:
     return seen
 
 
+@query
 async def unused_reference() -> str:
     while True:
         reference = domain.new_reference()
@@ -65,6 +73,7 @@ class NewLine:
     details: dict | None = None
 
 
+@step
 async def create_held(
     *,
     supplier_id: int,
@@ -113,6 +122,7 @@ async def create_held(
     return order_id, line_ids
 
 
+@step
 async def move(order_id: int, event: OrderEvent, now: datetime, *, only_if_expired: bool = False, values: dict | None = None) -> OrderState | None:
     """Apply `event` to the order if its state (read now) allows it: one
     conditional UPDATE on that state. Returns the new state, or None when the
@@ -134,6 +144,7 @@ async def move(order_id: int, event: OrderEvent, now: datetime, *, only_if_expir
     return new_state if changed else None
 
 
+@step
 async def update(order_id: int, values: dict, now: datetime, *, state: OrderState | None = None) -> bool:
     """Write fields (not the state); with `state`, only while the order is in it."""
     condition = Order.id == order_id
@@ -143,6 +154,7 @@ async def update(order_id: int, values: dict, now: datetime, *, state: OrderStat
     return bool(changed)
 
 
+@step
 async def freeze_lines(order_id: int, priced: list[dict]) -> None:
     """Store each line's frozen priced line (from the order's quote, in line order)."""
     lines = await lines_of(order_id)

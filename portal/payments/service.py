@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from portal.audit.domain import Actor
-from portal.audit.service import after_commit, job, query, record, use_case
+from portal.audit.service import after_commit, job, query, record, step, use_case
 from portal.lib import clock
 from portal.lib.db import write_transaction
 from portal.orders.tables import Order, OrderLine
@@ -317,6 +317,7 @@ def _as_domain(row: dict) -> domain.Event:
     )
 
 
+@step
 async def apply(payment_id: int, now: datetime) -> Applied:
     """Fold the payment's events and let the order side carry out what the
     result means for the order — once. Safe to call any number of times, in
@@ -358,12 +359,14 @@ async def apply(payment_id: int, now: datetime) -> Applied:
     return Applied(folded.state, len(folded.refused), True)
 
 
+@step
 async def record_short_authorisation(payment: dict, authorized_ore: int) -> None:
     """Less was reserved than asked for: say so on the payment (the order side never confirms on it)."""
     log.error("payment %s: %s øre authorised, %s asked", payment["reference"], authorized_ore, payment["amount_ore"])
     await Payment.update({Payment.problem: f"authorised {authorized_ore} øre of {payment['amount_ore']}"}).where(Payment.id == payment["id"])
 
 
+@step
 async def other_payment_confirmed(payment: dict) -> bool:
     """Did another attempt of this order already confirm it?"""
     return await Payment.exists().where(
@@ -521,6 +524,7 @@ def fee_of(order: dict) -> int:
     return fee
 
 
+@step
 async def plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: int | None = None, request_id: str = "") -> list[int]:
     """Write the operations an order's end asks of Vipps, and the outbox row
     that carries them out. Inside the caller's transaction. Planning the same
@@ -588,6 +592,7 @@ async def plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: in
     return ids
 
 
+@step
 async def plan_for_order(order_id: int, outcome: Outcome, now: datetime) -> list[int]:
     """The order ended: plan what its confirmed payment (if any) must do. Inside the caller's transaction."""
     payment = await payment_of_record(order_id)
@@ -596,6 +601,7 @@ async def plan_for_order(order_id: int, outcome: Outcome, now: datetime) -> list
     return []
 
 
+@step
 async def plan_refund(order_id: int, amount_ore: int, now: datetime, *, request_id: str = "") -> list[int]:
     """Give back part or all of what was captured (the supplier's decision),
     inside the caller's transaction. `request_id` comes with the form that

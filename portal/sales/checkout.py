@@ -132,6 +132,7 @@ async def _items(order_id: int) -> list[LineItem]:
     ]
 
 
+@query
 async def price(
     c: Checkout, *, means: Means, discount_ore: int = 0, coupon_code: str | None = None, giftcard_ore: int = 0, giftcard_code: str | None = None
 ) -> Quote:
@@ -165,6 +166,7 @@ class Payable:
     giftcard_balance_ore: int | None = None
 
 
+@query
 async def payable(c: Checkout, means: Means, now: datetime, language: str) -> Payable:
     order = c.order
     discount, code, coupon_error = 0, None, None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from portal.audit.domain import Actor
-from portal.audit.service import job, query, record, use_case
+from portal.audit.service import job, query, record, step, use_case
 from portal.availability.domain import Claim, Reason, SeatUse, Slot, day_reasons, free_slots, why_not
 from portal.availability.holidays import norwegian_holidays
 from portal.capacity import store as capacity
@@ -229,6 +229,7 @@ def _claim_keys(row: dict) -> list[str]:
     return claim_units(row["resource"], row["start"], row["end"], row["buffer_before_min"], row["buffer_after_min"])
 
 
+@step
 async def claim_time(capacity_of_offering: int, row: dict) -> None:
     """Take the reservation's time in the database; raises SlotTaken on a lost race."""
     keys = _claim_keys(row)
@@ -249,12 +250,14 @@ async def claim_time(capacity_of_offering: int, row: dict) -> None:
             raise SlotTaken() from exc
 
 
+@step
 async def claim_time_if_free(row: dict) -> bool:
     """Take a single-capacity reservation's time again without raising (so the
     caller's transaction stays usable on PostgreSQL): False when it is gone."""
     return await capacity.claim_if_free(_claim_keys(row), capacity.reservation_owner(row["id"]))
 
 
+@step
 async def free_time(row: dict, class_session: bool) -> None:
     """Give the reservation's time (or its seats) back."""
     await capacity.free(capacity.reservation_owner(row["id"]))
@@ -262,6 +265,7 @@ async def free_time(row: dict, class_session: bool) -> None:
         await capacity.give_seats(session_key(row["offering"], row["resource"], row["start"]), row["seats"])
 
 
+@step
 async def set_status(reservation_id: int, event: ReservationEvent, now: datetime, values: dict | None = None) -> bool:
     """Move a reservation through its table: a conditional update on the status read."""
     row = await Reservation.select(Reservation.status).where(Reservation.id == reservation_id).first()

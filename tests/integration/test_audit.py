@@ -1,0 +1,471 @@
+"""Every change has an author (DESIGN.md invariant 8).
+
+* Statically: every public function of a use-case module (`service.py`, and
+  the sales use cases) is a `use_case` (it takes the actor and writes one
+  audit entry), a `query`, a `job` (it only runs use cases) or a `step` (it
+  changes data inside a use case, and refuses to run outside one).
+* For real: every registered use case is called here, in a state where it
+  changes something, and wrote exactly one audit entry naming its action,
+  its actor and its order — in the same transaction (a use case that fails
+  leaves no entry).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+
+import portal
+from portal.audit import domain as actors
+from portal.audit import service as audit
+from portal.lib import clock
+from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, first_free_slot, latest_code
+
+SALON = "/s/saks-og-stil-grunerlokka/herreklipp"
+CUSTOMER = actors.customer(visitor="audit-test")
+SYSTEM = actors.system("audit-test")
+STAFF = actors.staff("audit", supplier_id=1, role="owner")
+
+#: Modules whose public functions are use cases, queries, jobs or steps (the
+#: domain's service modules and the sales use cases; not the infrastructure's
+#: own audit and outbox modules, which the use cases call).
+USE_CASE_MODULES = re.compile(r"^portal\.(?!audit\.|outbox\.)(.+\.)?service$|^portal\.sales\.(checkout|settlement)$")
+
+
+def _modules() -> list[str]:
+    names = []
+    for info in pkgutil.walk_packages(portal.__path__, "portal."):
+        if USE_CASE_MODULES.match(info.name):
+            names.append(info.name)
+    return sorted(names)
+
+
+def test_every_public_function_of_a_use_case_module_is_marked():
+    unmarked = []
+    for name in _modules():
+        module = importlib.import_module(name)
+        for attr, fn in vars(module).items():
+            if attr.startswith("_") or not inspect.iscoroutinefunction(fn) or fn.__module__ != name:
+                continue
+            if not any(hasattr(fn, mark) for mark in ("use_case", "query", "job", "step")):
+                unmarked.append(f"{name}.{attr}")
+    assert unmarked == [], "public service functions that are neither use_case, query, job nor step"
+    assert len(_modules()) >= 8  # the walk found the service modules at all
+
+
+def test_a_use_case_takes_its_actor_first():
+    for action, fn in audit.USE_CASES.items():
+        first = next(iter(inspect.signature(inspect.unwrap(fn)).parameters))
+        assert first == "actor", action
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+async def _held(client, path: str = SALON) -> dict:
+    from portal.orders import service as orders
+
+    start, token = await first_free_slot(client, path)
+    response = await client.post(f"{path}/hold", data={"start": start, "_csrf_token": token}, follow_redirects=False)
+    assert response.status_code == 303
+    return await orders.by_checkout_token(response.headers["location"].rsplit("/", 1)[1])
+
+
+async def _confirmed_on_site(client) -> dict:
+    from portal.orders import service as orders
+
+    order = await _held(client)
+    done = await confirm_with_code(client, f"/checkout/{order['checkout_token']}", {"means": "onsite"})
+    assert done.status_code == 303, done.text[:300]
+    return await orders.get(order["id"])
+
+
+async def _in_vipps(client) -> tuple[dict, dict]:
+    """An order submitted for payment with Vipps: (order, its payment)."""
+    from portal.orders import service as orders
+    from portal.payments import service as payments
+
+    order = await _held(client)
+    sent = await confirm_with_code(client, f"/checkout/{order['checkout_token']}", {"means": "vipps"})
+    assert sent.status_code == 303 and "/landing/" in sent.headers["location"], sent.text[:300]
+    return await orders.get(order["id"]), await payments.latest_payment(order["id"])
+
+
+async def _paid_with_vipps(client, vipps) -> tuple[dict, dict]:
+    from portal.orders import service as orders
+    from portal.payments import service as payments
+
+    order, payment = await _in_vipps(client)
+    assert vipps.approve(payment["reference"])
+    await payments.sync(SYSTEM, payment["reference"], clock.now())
+    order = await orders.get(order["id"])
+    assert order["state"] == "confirmed"
+    return order, await payments.latest_payment(order["id"])
+
+
+async def _submission(order: dict, means: str):
+    from portal.sales import checkout
+    from portal.sales.forms import parse_checkout
+
+    c = await checkout.checkout_of(order, clock.now())
+    form = parse_checkout({**VALID_CUSTOMER, "means": means}, needs_early_start=c.needs_early_start, means=tuple(m.value for m in checkout.means_for(c)))
+    return c, checkout.Submission(form=form, language="nb", trusted_phone=form.phone_e164, hold_minutes_for_payment=15)
+
+
+def _webhook(reference: str, name: str, amount: int) -> tuple[str, dict, bytes]:
+    import json
+
+    from portal.payments.vipps import signing
+    from portal.settings import load as load_settings
+
+    settings = load_settings()
+    body = json.dumps(
+        {"msn": "123456", "reference": reference, "pspReference": "psp-1", "name": name, "amount": {"currency": "NOK", "value": amount},
+         "timestamp": clock.now().isoformat(), "idempotencyKey": None, "success": True}
+    ).encode()
+    url = f"{settings.base_url}/hooks/vipps"
+    return "/hooks/vipps", signing.sign(settings.vipps.webhook_secret, url=url, body=body), body
+
+
+async def _capture_planned(client, vipps) -> tuple[dict, dict, list[int]]:
+    """A Vipps-paid order marked delivered: (order, payment, planned operation ids)."""
+    from portal.kinds.appointment.tables import Reservation
+    from portal.payments.tables import PaymentOperation
+    from portal.sales import settlement
+
+    order, payment = await _paid_with_vipps(client, vipps)
+    start = (await Reservation.select(Reservation.start).where(Reservation.order == order["id"]).first())["start"]
+    with time_machine.travel(start + timedelta(minutes=50), tick=False):
+        await settlement.mark_delivered(STAFF, order["id"], clock.now())
+    ops = await PaymentOperation.select(PaymentOperation.id).where(PaymentOperation.payment == payment["id"])
+    return order, payment, [r["id"] for r in ops]
+
+
+async def s_hold(client, vipps):
+    from portal.catalogue.service import offering_context
+    from portal.kinds.appointment import service
+
+    ctx = await offering_context("saks-og-stil-grunerlokka", "herreklipp")
+    now = clock.now()
+    day = clock.local_today(now) + timedelta(days=2)
+    slot = (await service.slots_between(ctx, day, day + timedelta(days=7), now))[0]
+    return lambda: service.hold(CUSTOMER, ctx, slot.start, None, "audit-visitor", now, 10)
+
+
+async def s_expire(client, vipps):
+    from portal.kinds.appointment import service
+
+    order = await _held(client)
+    return lambda: service.expire(SYSTEM, order["id"], clock.now() + timedelta(minutes=30))
+
+
+async def s_phone_verified(client, vipps):
+    from portal.sales import checkout
+
+    order = await _held(client)
+    return lambda: checkout.mark_phone_verified(CUSTOMER, order["id"], "+4741234567", clock.now())
+
+
+async def s_codes(client, vipps):
+    from portal.sales import checkout
+
+    order = await _held(client)
+    return lambda: checkout.set_codes(CUSTOMER, order["id"], clock.now(), coupon="VELKOMMEN10")
+
+
+async def s_confirm(client, vipps):
+    from portal.sales import checkout
+
+    order = await _held(client)
+    c, s = await _submission(order, "onsite")
+    return lambda: checkout.confirm_on_site(CUSTOMER, c, s, clock.now())
+
+
+async def s_submit_for_payment(client, vipps):
+    from portal.payments.pricing import Means
+    from portal.sales import checkout
+
+    order = await _held(client)
+    c, s = await _submission(order, "vipps")
+    return lambda: checkout.submit_for_payment(CUSTOMER, c, s, Means.VIPPS, clock.now())
+
+
+async def s_payment_start(client, vipps):
+    from portal.payments import service as payments
+    from portal.payments.pricing import Means
+    from portal.sales import checkout
+
+    order = await _held(client)
+    c, s = await _submission(order, "vipps")
+    await checkout.submit_for_payment(CUSTOMER, c, s, Means.VIPPS, clock.now())
+    return lambda: payments.start(CUSTOMER, order["id"], clock.now())
+
+
+async def s_webhook(client, vipps):
+    from portal.payments import service as payments
+
+    order, payment = await _in_vipps(client)
+    path, headers, body = _webhook(payment["reference"], "AUTHORIZED", payment["amount_ore"])
+    return lambda: payments.take_webhook(SYSTEM, path_and_query=path, headers=headers, body=body, now=clock.now())
+
+
+async def s_sync(client, vipps):
+    from portal.payments import service as payments
+
+    order, payment = await _in_vipps(client)
+    assert vipps.approve(payment["reference"])
+    return lambda: payments.sync(SYSTEM, payment["reference"], clock.now())
+
+
+async def s_operation_done(client, vipps):
+    from portal.payments import service as payments
+
+    order, payment, ids = await _capture_planned(client, vipps)
+    start = payment["created_at"] + timedelta(days=3)
+    return lambda: _traveling(start, lambda: payments.execute(SYSTEM, ids, clock.now()))
+
+
+async def s_operation_failed(client, vipps):
+    from portal.payments import service as payments
+
+    order, payment, ids = await _capture_planned(client, vipps)
+    vipps.fail_captures()
+    start = payment["created_at"] + timedelta(days=3)
+    return lambda: _traveling(start, lambda: payments.execute(SYSTEM, ids, clock.now()))
+
+
+async def _traveling(moment, call):
+    with time_machine.travel(moment, tick=False):
+        return await call()
+
+
+async def s_stored_webhook(client, vipps):
+    from portal.payments import service as payments
+    from portal.payments.tables import WebhookDelivery
+
+    order, payment = await _in_vipps(client)
+    _, _, body = _webhook(payment["reference"], "AUTHORIZED", payment["amount_ore"])
+    inserted = await WebhookDelivery.insert(WebhookDelivery(reference=payment["reference"], body=body.decode(), received_at=clock.now())).returning(WebhookDelivery.id)
+    return lambda: payments.process_stored_webhook(SYSTEM, inserted[0]["id"], clock.now())
+
+
+async def s_give_up(client, vipps):
+    from portal.payments import service as payments
+    from portal.payments.tables import Payment
+
+    order, payment = await _in_vipps(client)
+    await Payment.update({Payment.redirect_url: ""}).where(Payment.id == payment["id"])
+    return lambda: payments.give_up(SYSTEM, payment, clock.now())
+
+
+async def _started_on_site(client) -> tuple[dict, object]:
+    from portal.kinds.appointment.tables import Reservation
+
+    order = await _confirmed_on_site(client)
+    start = (await Reservation.select(Reservation.start).where(Reservation.order == order["id"]).first())["start"]
+    return order, start
+
+
+async def s_delivered(client, vipps):
+    from portal.sales import settlement
+
+    order, start = await _started_on_site(client)
+    return lambda: _traveling(start + timedelta(minutes=50), lambda: settlement.mark_delivered(STAFF, order["id"], clock.now()))
+
+
+async def s_no_show(client, vipps):
+    from portal.sales import settlement
+
+    order, start = await _started_on_site(client)
+    return lambda: _traveling(start + timedelta(minutes=20), lambda: settlement.mark_no_show(STAFF, order["id"], clock.now()))
+
+
+async def s_customer_cancel(client, vipps):
+    from portal.sales import settlement
+
+    order = await _confirmed_on_site(client)
+    return lambda: settlement.customer_cancel(CUSTOMER, order["id"], clock.now())
+
+
+async def s_supplier_cancel(client, vipps):
+    from portal.sales import settlement
+
+    order = await _confirmed_on_site(client)
+    return lambda: settlement.supplier_cancel(STAFF, order["id"], clock.now())
+
+
+async def s_refund(client, vipps):
+    from portal.outbox.worker import drain_once
+    from portal.sales import settlement
+
+    order, payment, ids = await _capture_planned(client, vipps)
+    later = payment["created_at"] + timedelta(days=3)
+    with time_machine.travel(later, tick=False):
+        while await drain_once(clock.now()):
+            pass
+    return lambda: settlement.refund(STAFF, order["id"], 10000, clock.now(), request_id="audit1")
+
+
+async def s_auto_complete(client, vipps):
+    from portal.sales import settlement
+
+    order, start = await _started_on_site(client)
+    return lambda: _traveling(start + timedelta(days=3), lambda: settlement.auto_complete_one(SYSTEM, order["id"], clock.now()))
+
+
+async def s_code_send(client, vipps):
+    from portal.identity import service as identity
+
+    return lambda: identity.request_code(CUSTOMER, phone="+4741234567", purpose="login", subject="audit", client_ip="10.0.0.1", language="nb", now=clock.now())
+
+
+async def s_code_check(client, vipps):
+    from portal.identity import service as identity
+
+    await identity.request_code(CUSTOMER, phone="+4741234568", purpose="login", subject="audit", client_ip="10.0.0.1", language="nb", now=clock.now())
+    code = await latest_code("+4741234568")
+    return lambda: identity.check_code(CUSTOMER, phone="+4741234568", purpose="login", subject="audit", code=code, now=clock.now())
+
+
+async def s_device_remember(client, vipps):
+    from portal.identity import service as identity
+
+    order = await _confirmed_on_site(client)
+    return lambda: identity.remember_device(CUSTOMER, order["customer"], clock.now())
+
+
+async def s_device_forget(client, vipps):
+    from portal.identity import service as identity
+
+    order = await _confirmed_on_site(client)
+    token = await identity.remember_device(CUSTOMER, order["customer"], clock.now())
+    return lambda: identity.forget_device(CUSTOMER, token, clock.now())
+
+
+async def s_device_forget_all(client, vipps):
+    from portal.identity import service as identity
+
+    order = await _confirmed_on_site(client)
+    await identity.remember_device(CUSTOMER, order["customer"], clock.now())
+    return lambda: identity.forget_all_devices(CUSTOMER, order["customer"], clock.now())
+
+
+async def s_sms_status(client, vipps, monkeypatch=None):
+    import dataclasses
+
+    from twilio.request_validator import RequestValidator
+
+    from portal.notify import service as notify
+    from portal.outbox.tables import OutboxMessage
+    from portal.settings import load as load_settings
+
+    order = await _confirmed_on_site(client)
+    row = await OutboxMessage.select().where((OutboxMessage.order_id == order["id"]) & (OutboxMessage.channel == "sms")).first()
+    await OutboxMessage.update({OutboxMessage.provider_id: "SM-audit", OutboxMessage.status: "sent"}).where(OutboxMessage.id == row["id"])
+    settings = load_settings()
+    with_token = dataclasses.replace(settings, sms=dataclasses.replace(settings.sms, auth_token="audit-token"))
+    notify.load_settings = lambda: with_token  # restored by the test
+    url = "https://portal.example/hooks/twilio/status"
+    params = {"MessageSid": "SM-audit", "MessageStatus": "delivered"}
+    signature = RequestValidator("audit-token").compute_signature(url, params)
+    return lambda: notify.twilio_status(SYSTEM, url, params, signature, clock.now())
+
+
+SCENARIOS = {
+    "appointment.hold": s_hold,
+    "order.expire": s_expire,
+    "checkout.phone_verified": s_phone_verified,
+    "checkout.codes": s_codes,
+    "order.confirm": s_confirm,
+    "order.submit_for_payment": s_submit_for_payment,
+    "payment.start": s_payment_start,
+    "payment.webhook": s_webhook,
+    "payment.sync": s_sync,
+    "payment.operation_done": s_operation_done,
+    "payment.operation_failed": s_operation_failed,
+    "payment.stored_webhook": s_stored_webhook,
+    "payment.give_up": s_give_up,
+    "order.delivered": s_delivered,
+    "order.no_show": s_no_show,
+    "order.customer_cancel": s_customer_cancel,
+    "order.supplier_cancel": s_supplier_cancel,
+    "order.refund": s_refund,
+    "order.auto_complete": s_auto_complete,
+    "code.send": s_code_send,
+    "code.check": s_code_check,
+    "device.remember": s_device_remember,
+    "device.forget": s_device_forget,
+    "device.forget_all": s_device_forget_all,
+    "sms.delivery_status": s_sms_status,
+}
+
+
+def test_every_use_case_has_a_scenario_here():
+    from portal import wiring
+
+    wiring.configure()
+    for name in _modules():
+        importlib.import_module(name)
+    assert set(audit.USE_CASES) == set(SCENARIOS)
+
+
+@pytest.mark.parametrize("action", sorted(SCENARIOS))
+async def test_a_use_case_writes_exactly_one_audit_entry(action, client, vipps, monkeypatch):
+    from portal.notify import service as notify
+
+    monkeypatch.setattr(notify, "load_settings", notify.load_settings)  # s_sms_status swaps it; undone after the test
+    call = await SCENARIOS[action](client, vipps)
+    before = await audit.last_id()
+    await call()
+    written = await audit.entries(since_id=before, action=action)
+    assert len(written) == 1, (action, written)
+    entry = written[0]
+    assert entry["actor_kind"] in {"customer", "staff", "system", "operator"} and entry["actor_id"]
+    assert entry["at"] is not None
+
+
+async def test_a_use_case_that_fails_leaves_no_entry(client):
+    """The entry is in the use case's transaction: when the use case raises, neither change nor entry stays."""
+    from portal.orders.tables import Order
+    from portal.sales import settlement
+
+    order = await _held(client)
+    before = await audit.last_id()
+    with pytest.raises(settlement.NotAllowed):
+        await settlement.supplier_cancel(STAFF, order["id"], clock.now())  # a held order cannot be cancelled by the seller
+    assert await audit.entries(since_id=before) == []
+    assert (await Order.select(Order.state).where(Order.id == order["id"]).first())["state"] == "held"
+
+
+async def test_a_step_refuses_to_run_outside_a_use_case(client):
+    from portal.orders import service as orders
+    from portal.orders.domain import OrderEvent
+
+    order = await _held(client)
+    with pytest.raises(audit.AuditError):
+        await orders.move(order["id"], OrderEvent.ABANDON, clock.now())
+    assert (await orders.get(order["id"]))["state"] == "held"
+
+
+async def test_a_use_case_cannot_write_two_entries(clean_bookings):
+    from portal.orders.tables import Order
+
+    @audit.use_case("test.twice")
+    async def twice(actor, now):
+        await audit.record(actor, "test.twice", now=now)
+        await Order.count()
+        await audit.record(actor, "test.twice", now=now)
+
+    try:
+        before = await audit.last_id()
+        with pytest.raises(audit.AuditError):
+            await twice(SYSTEM, clock.now())
+        assert await audit.entries(since_id=before) == []  # rolled back with the use case
+    finally:
+        audit.USE_CASES.pop("test.twice", None)
