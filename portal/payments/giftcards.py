@@ -54,7 +54,9 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from portal.booking.domain import withdrawal_deadline
-from portal.lib.i18n import N_
+from portal.lib.clock import fmt_date
+from portal.lib.i18n import N_, translations
+from portal.lib.money import format_nok
 
 OSLO = ZoneInfo("Europe/Oslo")
 UTC = timezone.utc
@@ -275,10 +277,6 @@ class Message:
     args: Mapping[str, object] = field(default_factory=dict)
 
     def text(self, language: str = "nb") -> str:
-        from portal.lib.clock import fmt_date
-        from portal.lib.i18n import translations
-        from portal.lib.money import format_nok
-
         text = translations(language).gettext(self.msgid)
         if not self.args:
             return text

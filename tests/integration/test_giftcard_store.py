@@ -97,7 +97,9 @@ async def refusal_of(call) -> GiftCardRefused:
 
 @pytest.mark.legal("L21")
 async def test_issue_stores_value_validity_and_no_code(shop):
-    issued = await shop.issue(1000_00, order_id=41, line_position=2, recipient_name="Kari", buyer_name="Ola", message="Gratulerer!")
+    issued = await shop.issue(
+        1000_00, order_id=41, line_position=2, recipient_name="Kari", buyer_name="Ola", message="Gratulerer!"
+    )
     assert g.normalise_code(issued.code) == issued.code
     row = await GiftCard.select().where(GiftCard.id == issued.card_id).first()
     assert row["code_hash"] == g.code_hash(issued.code) and row["code_last4"] == issued.code[-4:]
@@ -138,7 +140,9 @@ async def test_issue_refuses_what_cannot_be_sold(shop):
     with pytest.raises(ValueError):  # not a gift card offering
         await shop.issue(offering_id=shop.haircut)
     with pytest.raises(ValueError):  # a service of another supplier
-        await shop.issue(kind=CardKind.SERVICE, service_offering_id=shop.haircut, supplier_id=shop.apartments, offering_id=shop.apartment_cards)
+        await shop.issue(
+            kind=CardKind.SERVICE, service_offering_id=shop.haircut, supplier_id=shop.apartments, offering_id=shop.apartment_cards
+        )
     with pytest.raises(ValueError):
         await shop.issue(0)
     with pytest.raises(ValueError):
@@ -309,7 +313,10 @@ async def test_an_unused_card_is_withdrawn_within_14_days_for_its_whole_value(sh
     assert await store.withdraw(issued.card_id, last_day) == 750_00
     card = await store.card(issued.card_id)
     assert (card.state, card.balance_ore) == (CardState.WITHDRAWN, 0)
-    assert [(e.kind, e.amount_ore) for e in await store.entries(issued.card_id)] == [(EntryKind.ISSUE, 750_00), (EntryKind.REFUND, -750_00)]
+    assert [(e.kind, e.amount_ore) for e in await store.entries(issued.card_id)] == [
+        (EntryKind.ISSUE, 750_00),
+        (EntryKind.REFUND, -750_00),
+    ]
     with pytest.raises(WithdrawalRefused) as twice:
         await store.withdraw(issued.card_id, last_day)
     assert twice.value.refusal is WithdrawalRefusal.ALREADY_WITHDRAWN
@@ -360,14 +367,21 @@ async def test_evaluate_says_what_a_code_would_pay(shop):
 async def test_ten_unknown_codes_an_hour_per_browser_and_per_address(shop):
     code = (await shop.issue(400_00)).code
     for i in range(10):
-        seen = await store.evaluate(shop.salon, g.new_code(), amount_ore=1, now=NOW + timedelta(minutes=i), visitor="v1", ip="10.0.0.1")
+        seen = await store.evaluate(
+            shop.salon, g.new_code(), amount_ore=1, now=NOW + timedelta(minutes=i), visitor="v1", ip="10.0.0.1"
+        )
         assert seen.refusal is Refusal.UNKNOWN
     # a malformed code is no miss: the check character refused it without a lookup
     typo = code[:-1] + ("0" if code[-1] != "0" else "1")
-    assert (await store.evaluate(shop.salon, typo, amount_ore=1, now=NOW, visitor="v9", ip="10.9.9.9")).refusal is Refusal.MALFORMED
+    assert (
+        await store.evaluate(shop.salon, typo, amount_ore=1, now=NOW, visitor="v9", ip="10.9.9.9")
+    ).refusal is Refusal.MALFORMED
     soon = NOW + timedelta(minutes=20)
     assert await store.misses("v1", "10.0.0.1", soon) == 10
-    for visitor, ip in (("v1", "10.0.0.2"), ("v2", "10.0.0.1")):  # the same browser elsewhere, or another browser at the same address
+    for visitor, ip in (
+        ("v1", "10.0.0.2"),
+        ("v2", "10.0.0.1"),
+    ):  # the same browser elsewhere, or another browser at the same address
         locked = await store.evaluate(shop.salon, code, amount_ore=1, now=soon, visitor=visitor, ip=ip)
         assert locked.refusal is Refusal.TOO_MANY_TRIES and locked.card is None
         assert "Wait an hour" in locked.message.text("en")

@@ -285,7 +285,9 @@ def _ledger(draw_ops: list[tuple[str, int, int]], value: int) -> tuple[list[Entr
     return entries, balance
 
 
-ops = st.lists(st.tuples(st.sampled_from(["redeem", "restore", "refund"]), st.integers(1, 5), st.integers(1, 200_000)), max_size=40)
+ops = st.lists(
+    st.tuples(st.sampled_from(["redeem", "restore", "refund"]), st.integers(1, 5), st.integers(1, 200_000)), max_size=40
+)
 
 
 @given(ops=ops, value=st.integers(1, 500_000))
@@ -316,7 +318,9 @@ def test_the_fold_refuses_ledgers_no_card_has():
             g.fold(entries)
 
 
-@pytest.mark.parametrize(("kind", "amount"), [("issue", -1), ("redeem", 1), ("restore", -1), ("refund", 5), ("forfeit", 1), ("redeem", 0)])
+@pytest.mark.parametrize(
+    ("kind", "amount"), [("issue", -1), ("redeem", 1), ("restore", -1), ("refund", 5), ("forfeit", 1), ("redeem", 0)]
+)
 def test_each_kind_has_its_sign(kind, amount):
     with pytest.raises(ValueError):
         Entry(kind, amount, order_id=1)
