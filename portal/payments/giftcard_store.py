@@ -44,6 +44,7 @@ from portal.payments.giftcards import (
     new_code,
     normalise_code,
     refusal_message,
+    valid_until,
     withdrawal_message,
     withdrawal_refusal,
 )
@@ -173,7 +174,7 @@ async def issue(
     offering_id: int,
     value_ore: int,
     now: datetime,
-    valid_until: datetime,
+    validity_months: int | None,
     kind: CardKind = CardKind.VALUE,
     service_offering_id: int | None = None,
     order_id: int | None = None,
@@ -187,18 +188,16 @@ async def issue(
 ) -> Issued:
     """A new card worth `value_ore`, sold as the gift card offering `offering_id`.
 
-    `valid_until` comes from `giftcards.valid_until(now, months)` (months from
-    the offering; None: 3 years, L21). With `order_id`: one card per
+    Valid until `giftcards.valid_until(now, validity_months)`: the months the
+    offering states, or None when it states none (3 years, L21). With `order_id`: one card per
     (order, line_position, unit) — a second call for the same unit returns
     that card with `code=None`. The service of a service card is an offering
     of the same supplier; its value is that service's price now
     (`giftcards.card_value`)."""
     now = _utc(now)
-    until = _utc(valid_until)
+    until = valid_until(now, validity_months)
     _positive("value_ore", value_ore)
     kind = CardKind(kind)
-    if until <= now:
-        raise ValueError("valid_until is after now")
     if (kind is CardKind.SERVICE) != (service_offering_id is not None):
         raise ValueError("a service card, and only a service card, names its service")
     for name, value, limit in (

@@ -222,7 +222,6 @@ async def _new_card() -> dict:
     from portal.catalogue.tables import Offering, Supplier
     from portal.lib import clock
     from portal.payments import giftcard_store as store
-    from portal.payments import giftcards as g
 
     await _wipe()
     supplier = (await Supplier.select(Supplier.id).where(Supplier.slug == SUPPLIER).first())["id"]
@@ -232,7 +231,7 @@ async def _new_card() -> dict:
     now = clock.now()
     issued = await store.issue(
         supplier_id=supplier, offering_id=offering, value_ore=VALUE, now=now - timedelta(minutes=5),
-        valid_until=g.valid_until(now, 12), order_id=900, line_position=1,
+        validity_months=12, order_id=900, line_position=1,
     )  # fmt: skip
     return {"supplier": supplier, "code": issued.code, "card": issued.card_id, "now": now}
 

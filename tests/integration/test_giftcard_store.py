@@ -43,7 +43,7 @@ class Shop:
             offering_id=kwargs.pop("offering_id", self.salon_cards),
             value_ore=value,
             now=at,
-            valid_until=g.valid_until(at, months),
+            validity_months=months,
             **kwargs,
         )
 
