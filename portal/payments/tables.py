@@ -2,10 +2,10 @@
 money movements receipts are made from, and coupons. Everything here belongs
 to an order (portal.orders); money rows are never deleted with it."""
 
-from piccolo.columns import JSON, Boolean, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, Boolean, Date, ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
-from portal.catalogue.tables import Supplier
+from portal.catalogue.tables import Offering, Supplier
 from portal.orders.tables import Order
 
 
@@ -127,3 +127,59 @@ class CouponRedemption(Table):
     order = ForeignKey(references=Order, unique=True)
     discount_ore = Integer()
     at = Timestamptz()
+
+
+class GiftCard(Table):
+    """A gift card sold by a supplier (rules: portal.payments.giftcards).
+
+    The code is not stored, only its SHA-256 (`code_hash`, unique over all
+    suppliers, so a card typed at the wrong supplier is told apart from an
+    unknown code) and its last 4 characters for display: whoever reads the
+    database cannot spend the cards. `balance_ore` is a cache of the sum of
+    the card's GiftCardEntry rows, changed only by the conditional UPDATEs in
+    portal.payments.giftcard_store, in the same transaction as the entry; the
+    database refuses a balance below 0 or above the initial value (CHECK on
+    PostgreSQL, triggers on SQLite: migration ..._giftcard_checks).
+    """
+
+    supplier = ForeignKey(references=Supplier, index=True, on_delete=OnDelete.restrict)
+    offering = ForeignKey(references=Offering, index=True, on_delete=OnDelete.restrict)  # the gift card offering it was sold as
+    order_id = Integer(null=True, default=None, index=True)  # the order that bought it (none: issued by the supplier)
+    line_position = Integer(default=0)  # the order line it was sold on
+    issue_key = Varchar(length=80, unique=True)  # "<order>:<line>:<unit>": one card per unit of a line, never two
+    code_hash = Varchar(length=64, unique=True)  # portal.payments.giftcards.code_hash
+    code_last4 = Varchar(length=4)
+    kind = Varchar(length=10)  # value | service
+    service_offering = ForeignKey(references=Offering, null=True, default=None, index=True, on_delete=OnDelete.restrict)
+    initial_ore = Integer()
+    balance_ore = Integer()
+    last_taken_ore = Integer(default=0)  # what the last redemption took: set by its UPDATE so it can RETURN it
+    issued_at = Timestamptz()
+    valid_until = Timestamptz(index=True)  # exclusive: local midnight after the last valid day
+    recipient_name = Varchar(length=200, default="")
+    recipient_email = Varchar(length=254, default="")
+    message = Text(default="")
+    deliver_on = Date(null=True, default=None)  # none: at once
+    buyer_name = Varchar(length=200, default="")
+    state = Varchar(length=10, default="active", index=True)  # active | withdrawn
+    withdrawn_at = Timestamptz(null=True, default=None)
+
+
+class GiftCardEntry(Table):
+    """One line of a card's ledger; the card's balance is their sum."""
+
+    card = ForeignKey(references=GiftCard, index=True, on_delete=OnDelete.restrict)
+    kind = Varchar(length=10)  # issue | redeem | forfeit | restore | refund
+    amount_ore = Integer()  # signed: + issue, restore; − redeem, forfeit, refund
+    order_id = Integer(null=True, default=None, index=True)
+    key = Varchar(length=100, unique=True)  # the same issue, redemption, restore or refund is never written twice
+    at = Timestamptz()
+
+
+class GiftCardMiss(Table):
+    """A well-formed gift card code that no card has, typed by this browser
+    from this address (rate limit: portal.payments.giftcards.MISSES_PER_HOUR)."""
+
+    visitor = Varchar(length=64, default="", index=True)
+    ip = Varchar(length=45, default="", index=True)
+    at = Timestamptz(index=True)
