@@ -25,6 +25,7 @@ from portal.catalogue.tables import (
     Resource,
     Supplier,
 )
+from portal.kinds.giftcard.tables import GiftCardOffer
 from portal.payments.tables import Coupon
 
 MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
@@ -78,6 +79,18 @@ class Res:
 
 
 @dataclass(frozen=True)
+class Card:
+    """What a gift card offering sells (portal.kinds.giftcard.tables.GiftCardOffer)."""
+
+    value_kind: str  # fixed | free | service
+    value_ore: int = 0
+    min_ore: int = 0
+    max_ore: int = 0
+    service: str = ""  # the slug of the service a service card is for
+    validity_months: int | None = 12
+
+
+@dataclass(frozen=True)
 class Off:
     slug: str
     title: str
@@ -100,6 +113,7 @@ class Off:
     deposit_kind: str = "none"
     deposit_value: int = 0
     cancel_fee_ore: int = 0
+    giftcard: Card | None = None  # kind "giftcard": the card it sells
 
 
 #: The VAT category (portal.payments.vat) each demo rate stands for.
@@ -253,6 +267,30 @@ SALON = Sup(
             description="Hårvask med hodebunnsmassasje og føning, glatt eller med volum.",
             price_ore=495_00,
             duration_min=45,
+        ),
+        Off(
+            slug="gavekort",
+            title="Gavekort – du velger beløpet",
+            description="Et gavekort fra 200 til 5 000 kr som kan brukes på alt vi tilbyr. Sendes på e-post som PDF.",
+            price_ore=200_00,
+            duration_min=None,
+            kind="giftcard",
+            vat_rate_bp=0,  # a voucher: VAT falls due when it is redeemed
+            min_notice_min=0,
+            max_advance_days=90,
+            giftcard=Card("free", min_ore=200_00, max_ore=5_000_00, validity_months=12),
+        ),
+        Off(
+            slug="gavekort-herreklipp",
+            title="Gavekort: en herreklipp",
+            description="Gjelder for én herreklipp, også om prisen går opp. Sendes på e-post som PDF.",
+            price_ore=549_00,
+            duration_min=None,
+            kind="giftcard",
+            vat_rate_bp=0,
+            min_notice_min=0,
+            max_advance_days=90,
+            giftcard=Card("service", service="herreklipp", validity_months=12),
         ),
     ),
 )
@@ -516,6 +554,7 @@ APARTMENTS = Sup(
             cancel_fee_percent=0,
             min_notice_min=0,
             max_advance_days=90,
+            giftcard=Card("fixed", value_ore=1_000_00, validity_months=None),  # the terms say 3 years
         ),
     ),
 )
@@ -627,6 +666,7 @@ async def seed_demo(today: date) -> bool:
                 await HoursRule.insert(*hours)
 
             links: list[OfferingResource] = []
+            offering_ids: dict[str, int] = {}
             for position, off in enumerate(sup.offerings, start=1):
                 offering = Offering(
                     supplier=supplier.id,
@@ -656,12 +696,27 @@ async def seed_demo(today: date) -> bool:
                     active=True,
                 )
                 await offering.save()
+                offering_ids[off.slug] = offering.id
                 if off.kind != "appointment":
                     continue  # stays and gift cards are not tied to resources
                 keys = off.resources or tuple(own)
                 links.extend(OfferingResource(offering=offering.id, resource=own[k]) for k in keys)
             if links:
                 await OfferingResource.insert(*links)
+            for off in sup.offerings:
+                if off.giftcard is not None:
+                    card = off.giftcard
+                    await GiftCardOffer.insert(
+                        GiftCardOffer(
+                            offering=offering_ids[off.slug],
+                            value_kind=card.value_kind,
+                            value_ore=card.value_ore,
+                            min_ore=card.min_ore,
+                            max_ore=card.max_ore,
+                            service_offering=offering_ids[card.service] if card.service else None,
+                            validity_months=card.validity_months,
+                        )
+                    )
             for cpn in sup.coupons:
                 await Coupon.insert(
                     Coupon(

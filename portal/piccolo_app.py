@@ -16,6 +16,7 @@ from portal.catalogue.tables import (
 )
 from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
 from portal.kinds.appointment.tables import Reservation
+from portal.kinds.giftcard.tables import GiftCardOffer
 from portal.notify.tables import DevMessage
 from portal.orders.tables import Order, OrderLine
 from portal.outbox.tables import OutboxMessage
@@ -64,6 +65,7 @@ APP_CONFIG = AppConfig(
         GiftCard,
         GiftCardEntry,
         GiftCardMiss,
+        GiftCardOffer,
     ],
     migration_dependencies=[],
     commands=[],

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from portal.kinds.appointment import routes as appointment_routes
 from portal.kinds.appointment.kind import KIND as APPOINTMENT
+from portal.kinds.giftcard import routes as giftcard_routes
+from portal.kinds.giftcard.kind import KIND as GIFTCARD
 from portal.notify.backends import email_handler, sms_handler
 from portal.orders import kinds
 from portal.outbox import handlers
@@ -28,6 +30,7 @@ def configure() -> None:
     handlers.register("sms", sms_handler)
     handlers.register("payment", payment_handler)
     kinds.register(APPOINTMENT)
+    kinds.register(GIFTCARD)
     ports.plug(PaymentNews())
     _configured = True
 
@@ -41,6 +44,7 @@ def route_handlers() -> list:
     return [
         *catalogue_routes.ROUTES,
         *appointment_routes.ROUTES,
+        *giftcard_routes.ROUTES,
         *sales_routes.ROUTES,
         *notify_routes.ROUTES,
         *account_routes.ROUTES,

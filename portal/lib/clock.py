@@ -36,9 +36,9 @@ def fmt_time(moment: datetime, language: str = "nb") -> str:
 def fmt_date(day: date | datetime, language: str = "nb", style: str = "full") -> str:
     if isinstance(day, datetime):
         day = to_local(day).date()
-    patterns = {"full": "EEEE d. MMMM y", "short": "EEE d. MMM", "day": "d.", "weekday": "EEE"}
+    patterns = {"full": "EEEE d. MMMM y", "long": "d. MMMM y", "short": "EEE d. MMM", "day": "d.", "weekday": "EEE"}
     if language == "en":
-        patterns = {"full": "EEEE d MMMM y", "short": "EEE d MMM", "day": "d", "weekday": "EEE"}
+        patterns = {"full": "EEEE d MMMM y", "long": "d MMMM y", "short": "EEE d MMM", "day": "d", "weekday": "EEE"}
     return format_date(day, patterns[style], locale=LOCALES[language])
 
 

@@ -16,7 +16,7 @@ order never happens.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from portal.audit.domain import Actor
@@ -31,7 +31,7 @@ from portal.orders import kinds
 from portal.orders import service as orders
 from portal.orders.domain import OrderState, hold_expiry, is_live_hold
 from portal.orders.tables import Order
-from portal.payments import coupon_store
+from portal.payments import coupon_store, giftcard_store, giftcards
 from portal.payments import service as payments
 from portal.payments.coupons import REFUSAL_TEXT as COUPON_REFUSAL_TEXT
 from portal.payments.coupons import normalise_code
@@ -65,6 +65,12 @@ class CapacityGone(Exception):
     def __init__(self, reason: Reason | None = None) -> None:
         super().__init__(reason.value if reason else "taken")
         self.reason = reason
+
+
+class GiftCardRefusedAtSubmit(Exception):
+    def __init__(self, message: giftcards.Message) -> None:
+        super().__init__(message.msgid)
+        self.message = message
 
 
 class CouponRefusedAtSubmit(Exception):
@@ -181,14 +187,16 @@ async def payable(c: Checkout, means: Means, now: datetime, language: str) -> Pa
         else:
             coupon_error = coupon_refusal_text(refusal, terms, language)
     card_ore, card_code, card_error, balance = 0, None, None, None
-    if order["giftcard_code"]:
-        from portal.payments import giftcard_store
-
-        evaluation = await giftcard_store.evaluate(order["supplier"], order["giftcard_code"], order_id=order["id"], offering_id=first_offering, now=now)
+    if order["giftcard_code"] and kinds.kind(c.kind).giftcard_payable:
+        before_card = await price(c, means=means, discount_ore=discount, coupon_code=code)
+        evaluation = await giftcard_store.evaluate(
+            order["supplier"], order["giftcard_code"], amount_ore=before_card.total_ore, now=now, visitor=order["visitor"], ip="",
+            offering_id=first_offering,
+        )
         if evaluation.refusal is None:
-            card_ore, card_code, balance = evaluation.available_ore, evaluation.display_code, evaluation.balance_ore
+            card_ore, card_code, balance = evaluation.allowance_ore, giftcards.masked(evaluation.card.code_last4), evaluation.card.balance_ore
         else:
-            card_error = translations(language).gettext(evaluation.message)
+            card_error = evaluation.message.text(language)
     return Payable(
         await price(c, means=means, discount_ore=discount, coupon_code=code, giftcard_ore=card_ore, giftcard_code=card_code),
         coupon_error,
@@ -263,21 +271,24 @@ async def try_coupon(actor: Actor, c: Checkout, raw: str, now: datetime, languag
     return CodeTried(coupon_refusal_text(refusal, terms, language), 422)
 
 
-@job
-async def try_giftcard(actor: Actor, c: Checkout, raw: str, now: datetime, language: str) -> CodeTried:
-    """Check a typed gift card code against this order (rate-limited per browser)."""
-    from portal.payments import giftcard_store
-
+@use_case("checkout.giftcard_tried")
+async def try_giftcard(actor: Actor, c: Checkout, raw: str, now: datetime, language: str, ip: str = "") -> CodeTried:
+    """Check a typed gift card code against this order (wrong codes are
+    rate-limited per browser and per IP, portal.payments.giftcard_store);
+    a refusal is recorded. Nothing else changes."""
     order = c.order
     if not kinds.kind(c.kind).giftcard_payable:
-        return CodeTried(translations(language).gettext(N_("A gift card cannot be bought with a gift card.")), 422)
-    if await code_misses(order["visitor"], now) >= CODE_MISSES_PER_HOUR:
-        return CodeTried(translations(language).gettext(N_("Too many wrong codes. Wait an hour and try again, or book without a code.")), 429)
-    evaluation = await giftcard_store.evaluate(order["supplier"], raw, order_id=order["id"], offering_id=c.ctx.offering["id"], now=now)
-    if evaluation.refusal is None:
-        return CodeTried(None)
-    await set_codes(actor, order["id"], now, missed=True)
-    return CodeTried(translations(language).gettext(evaluation.message), 422)
+        refusal, message = giftcards.Refusal.GIFT_CARD_PURCHASE, giftcards.refusal_message(giftcards.Refusal.GIFT_CARD_PURCHASE)
+    else:
+        full = await price(c, means=Means.ONSITE)
+        evaluation = await giftcard_store.evaluate(
+            order["supplier"], raw, amount_ore=full.total_ore, now=now, visitor=order["visitor"], ip=ip, offering_id=c.ctx.offering["id"]
+        )
+        if evaluation.refusal is None:
+            return CodeTried(None)
+        refusal, message = evaluation.refusal, evaluation.message
+    await record(actor, "checkout.giftcard_tried", now=now, order_id=order["id"], supplier_id=order["supplier"], after={"refused": refusal})
+    return CodeTried(message.text(language), 429 if refusal is giftcards.Refusal.TOO_MANY_TRIES else 422)
 
 
 # ---------------------------------------------------------------- submitting
@@ -291,6 +302,7 @@ class Submission:
     language: str
     trusted_phone: str | None  # the number of a remembered device, if any
     hold_minutes_for_payment: int
+    client_ip: str = ""
 
 
 @dataclass
@@ -336,13 +348,19 @@ async def _take_details(c: Checkout, order: dict, s: Submission, consent_texts: 
         # A code redeemed on an earlier submit (sent to Vipps, then removed): its use comes back.
         await coupon_store.release(order["id"])
     card_ore, card_code = 0, None
-    if order["giftcard_code"] and kinds.kind(c.kind).giftcard_payable:
-        from portal.payments import giftcard_store
-
-        before_card = await price(c, means=means, discount_ore=discount, coupon_code=code)
-        card_ore, card_code = await giftcard_store.redeem_for_order(
-            order["supplier"], order["giftcard_code"], order_id=order["id"], offering_id=first_offering, amount_ore=before_card.total_ore, now=now
-        )
+    before_card = await price(c, means=means, discount_ore=discount, coupon_code=code)
+    if order["giftcard_code"] and kinds.kind(c.kind).giftcard_payable and before_card.total_ore > 0:
+        try:
+            card_ore = await giftcard_store.redeem(
+                order["supplier"], order["giftcard_code"], order["id"], before_card.total_ore, now, offering_id=first_offering
+            )
+        except giftcard_store.GiftCardRefused as refused:
+            raise GiftCardRefusedAtSubmit(refused.message) from None
+        found = await giftcard_store.card_by_code(order["giftcard_code"])
+        card_code = giftcards.masked(found.code_last4) if found else None
+    else:
+        # A card used on an earlier submit (sent to Vipps, then removed): its value comes back.
+        await giftcard_store.restore(order["id"], now)
     frozen = await price(c, means=means, discount_ore=discount, coupon_code=code, giftcard_ore=card_ore, giftcard_code=card_code)
     consents = {key: {"at": now.isoformat(), "text": text} for key, text in consent_texts.items()}
     await orders.update(
@@ -430,13 +448,13 @@ async def submit(actor: Actor, c: Checkout, s: Submission, now: datetime) -> Sub
         else:
             await set_codes(actor, order["id"], now, coupon=typed)
     if form.values.giftcard and form.values.giftcard != order["giftcard_code"]:
-        tried = await try_giftcard(actor, c, form.values.giftcard, now, s.language)
+        tried = await try_giftcard(actor, c, form.values.giftcard, now, s.language, s.client_ip)
         if tried.problem is not None:
             form.errors["giftcard"] = tried.problem
         else:
-            await set_codes(actor, order["id"], now, giftcard=form.values.giftcard)
+            await set_codes(actor, order["id"], now, giftcard=giftcards.normalise_code(form.values.giftcard) or form.values.giftcard)
     current = await orders.get(order["id"])
-    c = Checkout(**{**c.__dict__, "order": current})
+    c = replace(c, order=current)
     if not form.ok:
         return Submitted(current, errors=form.errors, status=422)
     means = Means(form.values.means)
@@ -449,6 +467,10 @@ async def submit(actor: Actor, c: Checkout, s: Submission, now: datetime) -> Sub
         confirmed = await confirm_on_site(actor, c, s, now)
     except PhoneNotVerified:
         form.errors["code"] = N_("Press “Send code” to get a code by SMS.")
+        return Submitted(await orders.get(order["id"]), errors=form.errors, status=422)
+    except GiftCardRefusedAtSubmit as refused:
+        form.errors["giftcard"] = refused.message.text(s.language)
+        await set_codes(actor, order["id"], now, giftcard="")
         return Submitted(await orders.get(order["id"]), errors=form.errors, status=422)
     except CouponRefusedAtSubmit as refused:
         form.errors["coupon"] = coupon_refusal_text(refused.refusal, refused.terms, s.language)

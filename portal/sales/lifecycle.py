@@ -15,7 +15,7 @@ from portal.orders import service as orders
 from portal.orders.domain import FREES_CAPACITY, OrderEvent, OrderState, new_token
 from portal.orders.tables import Order
 from portal.outbox import service as outbox
-from portal.payments import coupon_store
+from portal.payments import coupon_store, giftcard_store
 
 
 class NotAllowed(Exception):
@@ -41,9 +41,10 @@ async def release(order_id: int, event: OrderEvent, now: datetime, *, only_if_ex
     return True
 
 
-async def give_back_discounts(order_id: int) -> None:
-    """No money will come for this order: its coupon use comes back."""
+async def give_back_discounts(order_id: int, now: datetime) -> None:
+    """No money will come for this order: its coupon use and what a gift card paid come back."""
     await coupon_store.release(order_id)
+    await giftcard_store.restore(order_id, now)
 
 
 async def hold_again(order: dict, now: datetime) -> bool:
@@ -103,6 +104,8 @@ async def end(order_id: int, event: OrderEvent, now: datetime) -> dict:
         await k.end(order, state, now)
     order = await orders.get(order_id)
     if state in FREES_CAPACITY:
+        # Cancelled or withdrawn: what a gift card paid goes back onto the card.
+        await giftcard_store.restore(order_id, now)
         await queue_messages(order, "cancellation", now)
     return order
 

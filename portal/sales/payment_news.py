@@ -35,12 +35,12 @@ async def release_hold(order_id: int, now: datetime) -> bool:
     if order is not None and order["state"] == OrderState.RELEASED.value:
         # Freed meanwhile (the customer held another time, or the sweeper took
         # the expired hold): no money will come, so its coupon use comes back too.
-        await lifecycle.give_back_discounts(order_id)
+        await lifecycle.give_back_discounts(order_id, now)
         return False
     if order is None or order["state"] != OrderState.HELD.value:
         return False
     await lifecycle.release(order_id, OrderEvent.ABANDON, now)
-    await lifecycle.give_back_discounts(order_id)
+    await lifecycle.give_back_discounts(order_id, now)
     return True
 
 

@@ -29,6 +29,7 @@ from portal.orders import kinds
 from portal.orders import service as orders
 from portal.orders.domain import OrderState
 from portal.outbox.domain import Status as RowStatus
+from portal.payments import giftcards
 from portal.payments import service as payments
 from portal.payments.coupons import normalise_code
 from portal.payments.domain import PaymentState
@@ -225,6 +226,7 @@ async def confirm_order(request: Request, token: str, data: dict = FORM) -> obje
         language=language,
         trusted_phone=device["phone"] if device else None,
         hold_minutes_for_payment=load_settings().vipps.payment_hold_minutes,
+        client_ip=_client_ip(request),
     )
     outcome = await checkout.submit(actor, c, submission, now)
     if outcome.capacity_gone is not None:
@@ -275,11 +277,11 @@ async def _code_action(request: Request, actor, c: checkout.Checkout, result, de
         code = ""
         if action == "apply_giftcard":
             code = result.values.giftcard
-            tried = await checkout.try_giftcard(actor, c, code, now, language)
+            tried = await checkout.try_giftcard(actor, c, code, now, language, _client_ip(request))
             if tried.problem is not None:
                 errors["giftcard"], status, code = tried.problem, tried.status, ""
         if c.order["state"] == OrderState.HELD.value:
-            await checkout.set_codes(actor, c.order["id"], now, giftcard=code)
+            await checkout.set_codes(actor, c.order["id"], now, giftcard=giftcards.normalise_code(code) or code if code else "")
     current = replace(c, order=await orders.get(c.order["id"]))
     return page(
         request,
