@@ -8,6 +8,7 @@ Pure: no Litestar, no Piccolo, no clock — `now` is an argument.
       │                 confirmed ──customer_cancel──> cancelled_by_customer
       │                 confirmed ──supplier_cancel──> cancelled_by_supplier
       │                 confirmed ──withdraw──> withdrawn  (angrerett)
+      │                 completed ──withdraw──> withdrawn  (after delivery: an unused gift card)
 
 An order is `held` while the customer is in checkout (its lines' capacity
 held until `expires_at`), `confirmed` once the contract is made, and ends in
@@ -58,6 +59,8 @@ ORDER_TRANSITIONS: dict[tuple[OrderState, OrderEvent], OrderState] = {
     (OrderState.CONFIRMED, OrderEvent.CUSTOMER_CANCEL): OrderState.CANCELLED_BY_CUSTOMER,
     (OrderState.CONFIRMED, OrderEvent.SUPPLIER_CANCEL): OrderState.CANCELLED_BY_SUPPLIER,
     (OrderState.CONFIRMED, OrderEvent.WITHDRAW): OrderState.WITHDRAWN,
+    # L8: a withdrawal may come after delivery (an unused gift card, within 14 days).
+    (OrderState.COMPLETED, OrderEvent.WITHDRAW): OrderState.WITHDRAWN,
 }
 
 #: Ends that give the order's capacity back to others.

@@ -18,6 +18,7 @@ from portal.kinds.giftcard.domain import PurchaseInput, parse_purchase
 from portal.legal.withdrawal import withdrawal_info
 from portal.lib import clock
 from portal.lib.i18n import N_
+from portal.orders import service as orders
 from portal.payments import giftcards
 from portal.payments.giftcards import CardKind, ValueKind
 from portal.settings import load as load_settings
@@ -122,4 +123,47 @@ async def balance_check(request: Request, data: dict = FORM) -> object:
     )
 
 
-ROUTES = [giftcard_page, giftcard_buy, balance_page, balance_check]
+async def _gift_order(token: str) -> dict:
+    order = await orders.by_manage_token(token)
+    if order is None or service.KIND not in await orders.kinds_of(order["id"]):
+        raise NotFoundException()
+    return order
+
+
+async def _withdraw_context(order: dict, now: datetime, language: str) -> dict:
+    may, why, deadline = await service.withdrawal_state(order, now)
+    cards = await service.cards_of(order["id"])
+    return {
+        "order": order,
+        "may_withdraw": may,
+        "why_not": why.text(language) if why else None,
+        "deadline": deadline,
+        "cards": cards,
+        "refund_ore": sum(c.initial_ore for c in cards),
+        "masked": giftcards.masked,
+    }
+
+
+@get("/b/{token:str}/giftcards/withdraw", name="giftcard_withdraw_page")
+async def withdraw_page(request: Request, token: str) -> object:
+    """The separate confirm step of withdrawing from an unused gift card purchase."""
+    order = await _gift_order(token)
+    return page(request, "pages/giftcard/withdraw.html", error=None, **await _withdraw_context(order, clock.now(), language_of(request)))
+
+
+@post("/b/{token:str}/giftcards/withdraw", name="giftcard_withdraw")
+async def withdraw_purchase(request: Request, token: str, data: dict = FORM) -> object:
+    order = await _gift_order(token)
+    now = clock.now()
+    language = language_of(request)
+    try:
+        await service.withdraw(actors.customer(visitor=visitor_of(request), customer_id=order["customer"]), order["id"], now)
+    except service.WithdrawalNotPossible as refused:
+        return page(
+            request, "pages/giftcard/withdraw.html", status_code=409, error=refused.message.text(language),
+            **await _withdraw_context(await orders.get(order["id"]), now, language),
+        )
+    return Redirect(path=f"/b/{token}?withdrawn=1", status_code=303)
+
+
+ROUTES = [giftcard_page, giftcard_buy, balance_page, balance_check, withdraw_page, withdraw_purchase]

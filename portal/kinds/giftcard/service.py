@@ -14,9 +14,12 @@ from portal.catalogue.tables import Offering
 from portal.kinds.giftcard.domain import Purchase
 from portal.kinds.giftcard.tables import GiftCardOffer
 from portal.orders import service as orders
-from portal.orders.domain import OrderState, hold_expiry
+from portal.orders.domain import OrderEvent, OrderState, hold_expiry
 from portal.payments import giftcard_store, giftcards
+from portal.payments import service as payments
 from portal.payments.giftcards import CardKind, Refusal, ValueKind
+from portal.payments.tables import GiftCard
+from portal.sales import lifecycle
 
 KIND = "giftcard"
 
@@ -177,3 +180,56 @@ async def check_balance(actor: Actor, raw_code: str, *, visitor: str, ip: str, n
         row = await Offering.select(Offering.title).where(Offering.id == card.service_offering_id).first()
         title = row["title"] if row else ""
     return Balance(card, supplier_name=supplier["name"] if supplier else "", service_title=title)
+
+
+class WithdrawalNotPossible(Exception):
+    """Some card of the order cannot be withdrawn (used, withdrawn, too late): nothing changed."""
+
+    def __init__(self, message: giftcards.Message) -> None:
+        super().__init__(message.msgid)
+        self.message = message
+
+
+@query
+async def cards_of(order_id: int) -> list[giftcards.Card]:
+    rows = await GiftCard.select(GiftCard.id).where(GiftCard.order_id == order_id).order_by(GiftCard.id)
+    return [await giftcard_store.card(r["id"]) for r in rows]
+
+
+@query
+async def withdrawal_state(order: dict, now: datetime) -> tuple[bool, giftcards.Message | None, object]:
+    """(may withdraw now, why not, the last day) for a gift card order."""
+    cards = await cards_of(order["id"])
+    if order["state"] not in (OrderState.COMPLETED.value, OrderState.CONFIRMED.value) or not cards:
+        return False, None, None
+    deadline = min(giftcards.card_withdrawal_deadline(c) for c in cards)
+    for card in cards:
+        refusal = giftcards.withdrawal_refusal(card, now)
+        if refusal is not None:
+            return False, giftcards.withdrawal_message(refusal, card), deadline
+    return True, None, deadline
+
+
+@use_case("giftcard.withdraw")
+async def withdraw(actor: Actor, order_id: int, now: datetime) -> dict:
+    """Angrerett for unused gift cards (L4, L8, L9): every card of the order is
+    withdrawn (it never pays again), the order ends as withdrawn, and the whole
+    amount is refunded to the Vipps payment it came from — with a credit note
+    when Vipps has refunded it. All or nothing."""
+    order = await orders.get(order_id)
+    cards = await cards_of(order_id)
+    if not cards:
+        raise WithdrawalNotPossible(giftcards.Message(giftcards.WITHDRAWAL_TEXT[giftcards.WithdrawalRefusal.USED]))
+    total = 0
+    for card in cards:
+        try:
+            total += await giftcard_store.withdraw(card.id, now)
+        except giftcard_store.WithdrawalRefused as refused:
+            raise WithdrawalNotPossible(refused.message) from None
+    ended = await lifecycle.end(order_id, OrderEvent.WITHDRAW, now)
+    await payments.plan_refund(order_id, total, now, request_id=f"withdraw{order_id}")
+    await record(
+        actor, "giftcard.withdraw", now=now, order_id=order_id, supplier_id=order["supplier"],
+        before={"state": order["state"]}, after={"state": ended["state"], "refund_ore": total, "cards": len(cards)},
+    )
+    return ended
