@@ -131,8 +131,8 @@ async def _handle(task: dict, barrier):
 
 async def _plan(task: dict) -> dict:
     """A future day with at least `min_free` free starts, via service.slots_between."""
-    from portal.kinds.appointment import service
     from portal.catalogue.service import offering_context
+    from portal.kinds.appointment import service
     from portal.lib import clock
 
     ctx = await offering_context(*task["offering"])
