@@ -3,15 +3,16 @@
 Four spawned processes (own event loop, own Piccolo engine, own connections,
 DATABASE_URL set before portal is imported) each hold a different time of the
 salon's haircut with the single-use GAVE100 on it and a verified phone. They
-meet at a barrier and call the real `portal.booking.service.confirm()` at the
-same moment, on the engine this run uses (a SQLite file or PostgreSQL).
+meet at a barrier and call the real checkout use case
+`portal.sales.checkout.confirm_on_site()` at the same moment, on the engine
+this run uses (a SQLite file or PostgreSQL).
 
 Following pretix's concurrency tests, the race is first shown to exist: with a
 naive redemption (check `uses < max_uses` in Python, then write), racers that
 all read "still available" before anyone writes redeem the code more than
 once. With the real one (a conditional UPDATE), under the same interleaving,
-exactly one wins; the others get CouponRefused (USED_UP) and their bookings
-are left exactly as they were.
+exactly one wins; the others get CouponRefused (USED_UP) and their orders
+(with their lines and reservations) are left exactly as they were.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def _racer(url: str, index: int, barrier, inbox, outbox) -> None:
 
 
 async def _serve(index: int, barrier, inbox, outbox) -> None:
+    from portal import wiring
+
+    wiring.configure()  # the kinds, outbox handlers and payment effects, as the app's start does
     loop = asyncio.get_running_loop()
     while True:
         task = await loop.run_in_executor(None, inbox.get)
@@ -74,15 +78,14 @@ async def _confirm(task: dict, barrier) -> dict:
       every racer has read the coupon INSIDE its write transaction before any
       of them writes, so only the database's conditional UPDATE can decide.
     """
-    from portal.booking import service
-    from portal.booking.forms import parse_checkout
-    from portal.booking.tables import Booking
-    from portal.catalogue.service import offering_context_by_id
-    from portal.lib import clock
+    from portal.audit.domain import customer
+    from portal.orders import service as orders
     from portal.payments import coupon_store
     from portal.payments.coupons import CouponRefusal, discount_for
     from portal.payments.pricing import Means
     from portal.payments.tables import Coupon, CouponRedemption
+    from portal.sales import checkout
+    from portal.sales.forms import parse_checkout
 
     loop = asyncio.get_running_loop()
     now = task["now"]
@@ -90,28 +93,30 @@ async def _confirm(task: dict, barrier) -> dict:
     async def line_up() -> None:
         await loop.run_in_executor(None, barrier.wait, BARRIER_TIMEOUT)
 
-    booking = await Booking.select().output(load_json=True).where(Booking.id == task["booking"]).first()
-    ctx = await offering_context_by_id(booking["offering"])
+    order = await orders.get(task["order"])
+    c = await checkout.checkout_of(order, now)
+    ctx = c.ctx
     form = parse_checkout(
-        {"name": f"Racer {task['booking']}", "phone": task["phone"], "email": "racer@example.no", "accept_terms": "on", "adult": "on", "means": "onsite"},
+        {"name": f"Racer {task['order']}", "phone": task["phone"], "email": "racer@example.no", "accept_terms": "on", "adult": "on", "means": "onsite"},
         needs_early_start=False,
         means=("vipps", "onsite"),
     )
     assert form.ok, form.errors
-    full = service.price_quote(ctx, means=Means.ONSITE, day=clock.to_local(booking["start"]).date())
+    submission = checkout.Submission(form=form, language="nb", trusted_phone=None, hold_minutes_for_payment=15)
+    full = await checkout.price(c, means=Means.ONSITE)
     seen, discount, refusal = await coupon_store.evaluate(ctx.supplier["id"], CODE, offering_id=ctx.offering["id"], amount_ore=full.total_ore, now=now)
     assert refusal is None, f"the coupon was not available before the start: {refusal}"
     row = await Coupon.select().where(Coupon.supplier_code == f"{ctx.supplier['id']}:{CODE}").first()
 
     real_redeem, real_find = coupon_store.redeem, coupon_store.find
 
-    async def naive_redeem(supplier_id, raw_code, *, booking_id, offering_id, amount_ore, now):
+    async def naive_redeem(supplier_id, raw_code, *, order_id, offering_id, amount_ore, now):
         # The check made in Python on what was read, then the write.
         if row["max_uses"] is not None and row["uses"] >= row["max_uses"]:
             raise coupon_store.CouponRefused(CouponRefusal.USED_UP, seen)
         await Coupon.update({Coupon.uses: row["uses"] + 1}).where(Coupon.id == row["id"])
         off = discount_for(seen, amount_ore)
-        await CouponRedemption.insert(CouponRedemption(coupon=row["id"], booking=booking_id, discount_ore=off, at=now))
+        await CouponRedemption.insert(CouponRedemption(coupon=row["id"], order=order_id, discount_ore=off, at=now))
         return off
 
     async def find_then_wait(*args, **kwargs):
@@ -128,10 +133,10 @@ async def _confirm(task: dict, barrier) -> dict:
         if mode != "guarded-read-in-transaction":
             await line_up()
         try:
-            done = await service.confirm(ctx, booking, form, "nb", {"accept_terms": "I accept."}, now, means=Means.ONSITE)
-        except service.CheckoutRefused as refused:
-            return {"booking": task["booking"], "outcome": "refused", "refusal": str(refused.refusal)}
-        return {"booking": task["booking"], "outcome": done["status"], "price_ore": done["price_ore"]}
+            done = await checkout.confirm_on_site(customer(visitor=order["visitor"]), c, submission, now)
+        except checkout.CouponRefusedAtSubmit as refused:
+            return {"order": task["order"], "outcome": "refused", "refusal": str(refused.refusal)}
+        return {"order": task["order"], "outcome": done["state"], "price_ore": done["quote"]["total_ore"]}
     finally:
         coupon_store.redeem, coupon_store.find = real_redeem, real_find
 
@@ -188,19 +193,36 @@ def racers():
         pool.close()
 
 
+async def _order_as_stored(order_id: int) -> dict:
+    """An order with its lines and reservations, as the database has them."""
+    from portal.kinds.appointment.tables import Reservation
+    from portal.orders import service as orders
+
+    return {
+        "order": await orders.get(order_id),
+        "lines": await orders.lines_of(order_id),
+        "reservations": await Reservation.select().where(Reservation.order == order_id).order_by(Reservation.id),
+    }
+
+
 async def _set_up_round() -> tuple[list[dict], dict]:
-    """Empty the bookings, give GAVE100 back its one use, and make RACERS holds
+    """Empty the orders, give GAVE100 back its one use, and make RACERS holds
     of different times with a verified phone and the code on them. Returns
-    (tasks, the holds as they are before the race)."""
-    from portal.booking import service
-    from portal.booking.tables import Booking, ClassSession, SlotClaim
+    (tasks, the held orders as they are before the race)."""
+    from portal.audit.domain import customer
+    from portal.capacity.tables import ClassSession, SlotClaim
     from portal.catalogue.service import offering_context
     from portal.identity.tables import Customer, CustomerSupplier
+    from portal.kinds.appointment import service
+    from portal.kinds.appointment.tables import Reservation
     from portal.lib import clock
-    from portal.notify.tables import OutboxMessage
+    from portal.orders.tables import Order, OrderLine
+    from portal.outbox.tables import OutboxMessage
     from portal.payments.tables import Coupon, CouponRedemption, Payment, PaymentEvent, PaymentOperation
+    from portal.sales import checkout
 
-    for table in (PaymentEvent, PaymentOperation, Payment, OutboxMessage, CouponRedemption, SlotClaim, ClassSession, Booking, CustomerSupplier, Customer):
+    tables = (PaymentEvent, PaymentOperation, Payment, OutboxMessage, CouponRedemption, SlotClaim, ClassSession, Reservation, OrderLine, Order)
+    for table in (*tables, CustomerSupplier, Customer):
         await table.delete(force=True)
     ctx = await offering_context(*SALON)
     await Coupon.update({Coupon.uses: 0}).where(Coupon.supplier_code == f"{ctx.supplier['id']}:{CODE}")
@@ -215,18 +237,20 @@ async def _set_up_round() -> tuple[list[dict], dict]:
     assert len(starts) >= RACERS, "no day with enough free haircuts"
     tasks, before = [], {}
     for i in range(RACERS):
-        held = await service.hold(ctx, starts[i * (len(starts) // RACERS)], None, f"coupon-racer-{i}", now, 30)
-        await service.mark_phone_verified(held["id"], PHONES[i], now)
-        await service.set_coupon(held["id"], CODE, now)
-        before[held["id"]] = await Booking.select().output(load_json=True).where(Booking.id == held["id"]).first()
-        tasks.append({"booking": held["id"], "phone": PHONES[i], "now": now})
-    assert len({b["start"] for b in before.values()}) == RACERS, "each racer holds a different time"
+        actor = customer(visitor=f"coupon-racer-{i}")
+        held = await service.hold(actor, ctx, starts[i * (len(starts) // RACERS)], None, f"coupon-racer-{i}", now, 30)
+        await checkout.mark_phone_verified(actor, held["id"], PHONES[i], now)
+        await checkout.set_codes(actor, held["id"], now, coupon=CODE)
+        before[held["id"]] = await _order_as_stored(held["id"])
+        tasks.append({"order": held["id"], "phone": PHONES[i], "now": now})
+    assert len({b["reservations"][0]["start"] for b in before.values()}) == RACERS, "each racer holds a different time"
+    assert all(b["order"]["coupon_code"] == CODE and b["order"]["phone_verified_at"] for b in before.values())
     return tasks, before
 
 
 async def _state() -> dict:
-    from portal.booking.tables import Booking
     from portal.catalogue.service import offering_context
+    from portal.orders.tables import Order
     from portal.payments.tables import Coupon, CouponRedemption
 
     ctx = await offering_context(*SALON)
@@ -234,7 +258,7 @@ async def _state() -> dict:
     return {
         "coupon": coupon,
         "redemptions": await CouponRedemption.select().where(CouponRedemption.coupon == coupon["id"]),
-        "bookings": {b["id"]: b for b in await Booking.select().output(load_json=True)},
+        "orders": {row["id"]: await _order_as_stored(row["id"]) for row in await Order.select(Order.id)},
     }
 
 
@@ -273,9 +297,9 @@ async def test_a_single_use_code_is_redeemed_once(clean_bookings, racers, mode):
     (winner,) = won
     assert winner["price_ore"] == 449_00
     (redemption,) = state["redemptions"]
-    assert (redemption["booking"], redemption["discount_ore"]) == (winner["booking"], 100_00)
+    assert (redemption["order"], redemption["discount_ore"]) == (winner["order"], 100_00)
     assert state["coupon"]["uses"] == 1 == state["coupon"]["max_uses"]
-    confirmed = state["bookings"][winner["booking"]]
-    assert confirmed["status"] == "confirmed" and confirmed["quote"]["coupon_code"] == CODE
+    confirmed = state["orders"][winner["order"]]["order"]
+    assert confirmed["state"] == "confirmed" and confirmed["quote"]["coupon_code"] == CODE
     for loser in lost:
-        assert state["bookings"][loser["booking"]] == before[loser["booking"]], "a loser's booking was changed"
+        assert state["orders"][loser["order"]] == before[loser["order"]], "a loser's order was changed"

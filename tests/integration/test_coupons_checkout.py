@@ -13,11 +13,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from markupsafe import escape
 
-from portal.booking.tables import Booking
 from portal.catalogue.tables import Offering, Supplier
+from portal.kinds.appointment.tables import Reservation
 from portal.lib import clock
 from portal.lib.i18n import translations
 from portal.lib.money import format_nok
+from portal.orders.tables import Order
 from portal.payments.coupons import REFUSAL_TEXT, CouponRefusal
 from portal.payments.tables import Coupon, CouponRedemption, Payment
 from tests.integration.helpers import confirm_with_code, csrf, first_free_slot
@@ -87,8 +88,13 @@ async def hold(client) -> tuple[str, str]:
     return url, csrf(page.text)
 
 
-async def booking_at(url: str) -> dict:
-    return await Booking.select().output(load_json=True).where(Booking.hold_token == url.rsplit("/", 1)[-1]).first()
+async def order_at(url: str) -> dict:
+    """The order held at this checkout url."""
+    return await Order.select().output(load_json=True).where(Order.checkout_token == url.rsplit("/", 1)[-1]).first()
+
+
+async def reservation_of(order: dict) -> dict:
+    return await Reservation.select().where(Reservation.order == order["id"]).first()
 
 
 async def coupon_action(client, url: str, token: str, code: str, *, action: str = "apply_coupon", htmx: bool = False, **extra):
@@ -134,7 +140,7 @@ async def test_a_valid_code_shows_the_discount_and_the_new_total_incl_vat(client
     assert vat_shown(html) == [money(98_82)], "VAT not recomputed from the discounted price"
     assert "VELKOMMEN10" in html
     assert coupon_error(html) is None and 'aria-invalid="true"' not in html
-    assert (await booking_at(url))["coupon_code"] == "VELKOMMEN10"
+    assert (await order_at(url))["coupon_code"] == "VELKOMMEN10"
     # applying reserves nothing yet
     assert (await coupon("VELKOMMEN10"))["uses"] == 0
     assert await CouponRedemption.count() == 0
@@ -154,7 +160,7 @@ async def test_removing_the_code_restores_the_price(client):
     removed = await coupon_action(client, url, token, "VELKOMMEN10", action="remove_coupon")
     assert removed.status_code == 200
     assert total_shown(removed.text) == money(PRICE)
-    assert (await booking_at(url))["coupon_code"] == ""
+    assert (await order_at(url))["coupon_code"] == ""
 
 
 async def test_htmx_gets_only_the_payment_block(client):
@@ -226,7 +232,7 @@ async def test_refused_codes_say_why_next_to_the_field_and_leave_the_price(clien
         assert re.search(r'id="coupon"[^>]*aria-invalid="true"[^>]*aria-describedby="coupon-error"', refused.text), name
         assert total_shown(refused.text) == money(PRICE, language), name
         assert "−" not in refused.text.split('<tr class="total">')[0].split('<table class="price">')[-1], f"{name}: a discount is shown"
-        assert (await booking_at(url))["coupon_code"] == "", name
+        assert (await order_at(url))["coupon_code"] == "", name
     assert await CouponRedemption.count() == 0
 
 
@@ -235,8 +241,8 @@ async def test_a_refused_code_typed_at_confirm_is_refused_there(client):
     refused = await confirm_with_code(client, url, {"means": "onsite", "coupon": "FINNESIKKE"})
     assert refused.status_code == 422
     assert coupon_error(refused.text) is not None
-    booking = await booking_at(url)
-    assert booking["status"] == "held" and booking["coupon_code"] == ""
+    order = await order_at(url)
+    assert order["state"] == "held" and order["coupon_code"] == ""
     assert await CouponRedemption.count() == 0
 
 
@@ -250,10 +256,10 @@ async def test_confirm_on_site_with_a_code_freezes_the_discount_to_the_ore(clien
     done = await confirm_with_code(client, url, {"means": "onsite", "coupon": "VELKOMMEN10"})
     assert done.status_code == 303 and done.headers["location"].startswith("/b/"), done.text[-2000:]
 
-    booking = await booking_at(url)
-    assert booking["status"] == "confirmed" and booking["payment_method"] == "onsite"
-    assert (booking["price_ore"], booking["vat_ore"]) == (494_10, 98_82)
-    quote = booking["quote"]
+    order = await order_at(url)
+    assert order["state"] == "confirmed" and order["means"] == "onsite"
+    assert (order["quote"]["total_ore"], order["quote"]["vat_ore"]) == (494_10, 98_82)
+    quote = order["quote"]
     assert (quote["subtotal_ore"], quote["discount_ore"], quote["total_ore"], quote["vat_ore"]) == (549_00, 54_90, 494_10, 98_82)
     assert (quote["coupon_code"], quote["means"], quote["pay_now_ore"], quote["pay_on_site_ore"]) == ("VELKOMMEN10", "onsite", 0, 494_10)
     (line,) = quote["lines"]
@@ -262,7 +268,7 @@ async def test_confirm_on_site_with_a_code_freezes_the_discount_to_the_ore(clien
 
     velkommen = await coupon("VELKOMMEN10")
     (redemption,) = await CouponRedemption.select()
-    assert (redemption["coupon"], redemption["booking"], redemption["discount_ore"]) == (velkommen["id"], booking["id"], 54_90)
+    assert (redemption["coupon"], redemption["order"], redemption["discount_ore"]) == (velkommen["id"], order["id"], 54_90)
     assert velkommen["uses"] == 1
     page = await client.get(done.headers["location"])
     assert money(494_10) in page.text
@@ -272,10 +278,10 @@ async def test_a_code_typed_but_not_applied_is_applied_on_confirm(client):
     url, _ = await hold(client)
     done = await confirm_with_code(client, url, {"means": "onsite", "coupon": " gave100 "})
     assert done.status_code == 303, done.text[-2000:]
-    booking = await booking_at(url)
-    assert booking["status"] == "confirmed"
-    assert (booking["price_ore"], booking["quote"]["discount_ore"], booking["quote"]["coupon_code"]) == (449_00, 100_00, "GAVE100")
-    assert booking["vat_ore"] == 89_80
+    order = await order_at(url)
+    assert order["state"] == "confirmed"
+    assert (order["quote"]["total_ore"], order["quote"]["discount_ore"], order["quote"]["coupon_code"]) == (449_00, 100_00, "GAVE100")
+    assert order["quote"]["vat_ore"] == 89_80
     assert (await coupon("GAVE100"))["uses"] == 1
     assert await CouponRedemption.count() == 1
 
@@ -298,9 +304,9 @@ async def test_a_hundred_percent_code_confirms_without_vipps(client, coupons, vi
     assert total_shown(applied.text) == money(0)
     done = await confirm_with_code(client, url, {"means": "vipps", "coupon": "GRATIS"})
     assert done.status_code == 303 and done.headers["location"].startswith("/b/"), done.text[-2000:]
-    booking = await booking_at(url)
-    assert booking["status"] == "confirmed" and booking["payment_method"] == "onsite"
-    assert (booking["price_ore"], booking["vat_ore"], booking["quote"]["pay_now_ore"]) == (0, 0, 0)
+    order = await order_at(url)
+    assert order["state"] == "confirmed" and order["means"] == "onsite"
+    assert (order["quote"]["total_ore"], order["quote"]["vat_ore"], order["quote"]["pay_now_ore"]) == (0, 0, 0)
     assert await Payment.count() == 0
     assert vipps.requests_for("create") == []
     (redemption,) = await CouponRedemption.select()
@@ -315,8 +321,8 @@ async def _to_vipps_with(client, code: str) -> tuple[str, dict]:
     await coupon_action(client, url, token, code)
     sent = await confirm_with_code(client, url, {"means": "vipps", "coupon": code})
     assert sent.status_code == 303 and "/landing/" in sent.headers["location"], sent.text[-2000:]
-    booking = await booking_at(url)
-    payment = await Payment.select().where(Payment.booking == booking["id"]).first()
+    order = await order_at(url)
+    payment = await Payment.select().where(Payment.order == order["id"]).first()
     return url, payment
 
 
@@ -336,7 +342,9 @@ async def test_a_rejected_vipps_payment_gives_the_coupon_back(client, vipps):
     vipps.reject(payment["reference"])
     back = await client.get(f"/pay/{return_token(url.rsplit('/', 1)[-1])}", follow_redirects=False)
     assert back.status_code in (200, 303)
-    assert (await booking_at(url))["status"] == "released"
+    released = await order_at(url)
+    assert released["state"] == "released"
+    assert (await reservation_of(released))["status"] == "released"  # its time is free again
     assert (await coupon("GAVE100"))["uses"] == 0
     assert await CouponRedemption.count() == 0
     # and the next customer can use it
@@ -354,11 +362,13 @@ async def test_coupon_comes_back_when_the_customer_picked_another_time_before_vi
     url, payment = await _to_vipps_with(client, "GAVE100")
     offering = await client.get(HAIRCUT)
     starts = re.findall(r'name="start" value="([^"]+)"', offering.text)
-    first = await booking_at(url)
+    first = await reservation_of(await order_at(url))
     other = next(s for s in starts if datetime.fromisoformat(s).astimezone(UTC) != first["start"])
     again = await client.post(f"{HAIRCUT}/hold", data={"start": other, "_csrf_token": csrf(offering.text)}, follow_redirects=False)
     assert again.status_code == 303
-    assert (await booking_at(url))["status"] == "released"
+    abandoned = await order_at(url)
+    assert abandoned["state"] == "released"
+    assert (await reservation_of(abandoned))["status"] == "released"
 
     vipps.reject(payment["reference"])
     await client.get(f"/pay/{return_token(url.rsplit('/', 1)[-1])}", follow_redirects=False)
@@ -379,8 +389,8 @@ async def test_removing_the_code_after_going_to_vipps_gives_the_use_back(client,
     assert removed.status_code == 200 and total_shown(removed.text) == money(PRICE)
     done = await confirm_with_code(client, url, {"means": "onsite", "coupon": "", "code": ""})  # the number is verified already
     assert done.status_code == 303, done.text[-2000:]
-    booking = await booking_at(url)
-    assert booking["status"] == "confirmed" and booking["price_ore"] == PRICE and booking["quote"]["coupon_code"] is None
+    order = await order_at(url)
+    assert order["state"] == "confirmed" and order["quote"]["total_ore"] == PRICE and order["quote"]["coupon_code"] is None
     assert await CouponRedemption.count() == 0, "a redemption is kept for a booking that used no code"
     assert (await coupon("GAVE100"))["uses"] == 0
 
@@ -405,7 +415,7 @@ async def test_back_from_vipps_the_checkout_still_shows_the_customers_own_code(c
 async def test_guessing_codes_is_stopped_after_ten_misses_an_hour(client):
     import time_machine
 
-    from portal.booking.routes import COUPON_MISSES_PER_HOUR
+    from portal.sales.checkout import CODE_MISSES_PER_HOUR as COUPON_MISSES_PER_HOUR
 
     start, token = await first_free_slot(client, "/s/saks-og-stil-grunerlokka/herreklipp")
     held = await client.post("/s/saks-og-stil-grunerlokka/herreklipp/hold", data={"start": start, "_csrf_token": token}, follow_redirects=False)
@@ -418,7 +428,7 @@ async def test_guessing_codes_is_stopped_after_ten_misses_an_hour(client):
     # The right code is refused too now: guessing cannot be told from trying.
     sent = await client.post(checkout, data={"action": "apply_coupon", "coupon": "VELKOMMEN10", "_csrf_token": token})
     assert sent.status_code == 429
-    assert (await Booking.select(Booking.coupon_code).where(Booking.hold_token == checkout.rsplit("/", 1)[-1]).first())["coupon_code"] == ""
+    assert (await Order.select(Order.coupon_code).where(Order.checkout_token == checkout.rsplit("/", 1)[-1]).first())["coupon_code"] == ""
     with time_machine.travel(clock.now() + timedelta(hours=1, minutes=1), tick=True):
         sent = await client.post(checkout, data={"action": "apply_coupon", "coupon": "VELKOMMEN10", "_csrf_token": token})
         assert sent.status_code == 200

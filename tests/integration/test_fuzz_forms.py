@@ -13,9 +13,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from portal.booking.forms import parse_checkout
-from portal.booking.tables import Booking, SlotClaim
+from portal.capacity.tables import SlotClaim
+from portal.kinds.appointment.tables import Reservation
 from portal.lib import clock
+from portal.orders.tables import Order, OrderLine
+from portal.sales.forms import parse_checkout
 from tests.integration.helpers import csrf, first_free_slot
 
 HAIRCUT = "/s/saks-og-stil-grunerlokka/herreklipp"
@@ -80,7 +82,13 @@ def is_page(response) -> bool:
 
 
 async def snapshot() -> tuple:
-    return (await Booking.select().order_by(Booking.id), await SlotClaim.select().order_by(SlotClaim.id))
+    """Every order with its lines and reservations, and every claim, as stored."""
+    return (
+        await Order.select().order_by(Order.id),
+        await OrderLine.select().order_by(OrderLine.id),
+        await Reservation.select().order_by(Reservation.id),
+        await SlotClaim.select().order_by(SlotClaim.id),
+    )
 
 
 async def hold_time(client) -> tuple[str, str]:

@@ -3,11 +3,13 @@
 Every racer is a separate OS process (multiprocessing "spawn") with its own
 event loop, its own Piccolo engine and its own connections; it gets
 DATABASE_URL before it imports portal. The racers wait at a shared barrier
-and then call the real `portal.booking.service.hold()` at the same moment.
+and then call the real `portal.kinds.appointment.service.hold()` at the same
+moment (each hold: a new order with one appointment line and its reservation,
+whose time is claimed in the same transaction).
 
 Following pretix's concurrency tests, the race is first shown to exist with
-the guard switched off (the claim step replaced by a no-op): then two or more
-processes book the same time. With the guard on, and under the very same
+the guard switched off (the claim step, `service.claim_time`, replaced by a
+no-op): then two or more processes book the same time. With the guard on, and under the very same
 forced interleaving (every racer has read "free" before anyone writes),
 exactly one wins.
 
@@ -70,6 +72,9 @@ def _racer(url: str, index: int, barrier, inbox, outbox) -> None:
 
 
 async def _serve(index: int, barrier, inbox, outbox) -> None:
+    from portal import wiring
+
+    wiring.configure()  # the kinds, outbox handlers and payment effects, as the app's start does
     loop = asyncio.get_running_loop()
     while True:
         task = await loop.run_in_executor(None, inbox.get)
@@ -87,19 +92,35 @@ async def _handle(task: dict, barrier):
     if kind == "plan":
         return await _plan(task)
     if kind == "clean":
-        from portal.booking.tables import Booking, ClassSession, SlotClaim
+        from portal.capacity.tables import ClassSession, SlotClaim
+        from portal.kinds.appointment.tables import Reservation
+        from portal.orders.tables import Order, OrderLine
+        from portal.outbox.tables import OutboxMessage
+        from portal.payments.tables import CouponRedemption, MoneyMovement, Payment, PaymentEvent, PaymentOperation, WebhookDelivery
 
-        for table in (SlotClaim, ClassSession, Booking):
+        # What refers to an order goes first (the session database may hold another test's payments).
+        for table in (MoneyMovement, PaymentEvent, WebhookDelivery, OutboxMessage, PaymentOperation, Payment, CouponRedemption):
+            await table.delete(force=True)
+        for table in (SlotClaim, ClassSession, Reservation, OrderLine, Order):
             await table.delete(force=True)
         return None
     if kind == "inspect":
-        from portal.booking.tables import Booking, ClassSession, SlotClaim
+        from portal.capacity.tables import ClassSession, SlotClaim
+        from portal.kinds.appointment.tables import Reservation
+        from portal.orders.tables import Order, OrderLine
 
-        bookings = await Booking.select(
-            Booking.id, Booking.offering, Booking.resource, Booking.start, Booking.end, Booking.status, Booking.visitor
-        )
         return {
-            "bookings": bookings,
+            "orders": await Order.select(Order.id, Order.state, Order.visitor),
+            "lines": await OrderLine.select(OrderLine.id, OrderLine.order, OrderLine.kind),
+            "reservations": await Reservation.select(
+                Reservation.id,
+                Reservation.order,
+                Reservation.offering,
+                Reservation.resource,
+                Reservation.start,
+                Reservation.end,
+                Reservation.status,
+            ),
             "claims": await SlotClaim.select(SlotClaim.key, SlotClaim.owner),
             "sessions": await ClassSession.select(),
         }
@@ -110,8 +131,8 @@ async def _handle(task: dict, barrier):
 
 async def _plan(task: dict) -> dict:
     """A future day with at least `min_free` free starts, via service.slots_between."""
-    from portal.booking import service
     from portal.catalogue.service import offering_context
+    from portal.kinds.appointment import service
     from portal.lib import clock
 
     ctx = await offering_context(*task["offering"])
@@ -133,13 +154,15 @@ async def _plan(task: dict) -> dict:
 async def _race(task: dict, barrier) -> list[dict]:
     """Wait at the start line with the other processes, then hold.
 
-    `guard=False` switches the database guard off: `_claim` becomes a no-op,
-    so only the application's read ("is it free?") stands between racers.
+    `guard=False` switches the database guard off: `claim_time` becomes a
+    no-op, so only the application's read ("is it free?") stands between racers.
     `pause_after_read=True` forces the worst interleaving: every racer has
     read the free slots before any of them writes.
     """
-    from portal.booking import service
+    from portal.audit.domain import customer
     from portal.catalogue.service import offering_context
+    from portal.kinds.appointment import service
+    from portal.kinds.appointment.tables import Reservation
 
     loop = asyncio.get_running_loop()
 
@@ -149,7 +172,7 @@ async def _race(task: dict, barrier) -> list[dict]:
     attempts = task["attempts"]
     contexts = {a["offering"]: await offering_context(*a["offering"]) for a in attempts}  # before the start line
 
-    real_claim, real_slots_between = service._claim, service.slots_between
+    real_claim, real_slots_between = service.claim_time, service.slots_between
 
     async def no_claim(*args, **kwargs) -> None:
         return None
@@ -160,25 +183,34 @@ async def _race(task: dict, barrier) -> list[dict]:
         return slots
 
     if not task["guard"]:
-        service._claim = no_claim
+        service.claim_time = no_claim
     if task["pause_after_read"]:
         assert len(attempts) == 1, "the read barrier counts one attempt per process"
         service.slots_between = read_then_wait
 
     async def attempt(a: dict) -> dict:
         try:
-            row = await service.hold(contexts[a["offering"]], a["start"], a.get("resource"), a["visitor"], task["now"], 10)
+            order = await service.hold(
+                customer(visitor=a["visitor"]), contexts[a["offering"]], a["start"], a.get("resource"), a["visitor"], task["now"], 10
+            )
         except service.SlotTaken:
             return {"visitor": a["visitor"], "outcome": "taken"}
         except Exception as exc:  # noqa: BLE001 - a 500 in the app: reported, fails the test
             return {"visitor": a["visitor"], "outcome": "error", "error": f"{exc!r}\n{traceback.format_exc()}"}
-        return {"visitor": a["visitor"], "outcome": "held", "booking": row["id"], "resource": row["resource"]}
+        (reservation,) = await Reservation.select(Reservation.id, Reservation.resource).where(Reservation.order == order["id"])
+        return {
+            "visitor": a["visitor"],
+            "outcome": "held",
+            "order": order["id"],
+            "reservation": reservation["id"],
+            "resource": reservation["resource"],
+        }
 
     try:
         await line_up()
         return list(await asyncio.gather(*(attempt(a) for a in attempts)))
     finally:
-        service._claim, service.slots_between = real_claim, real_slots_between
+        service.claim_time, service.slots_between = real_claim, real_slots_between
 
 
 # ---------------------------------------------------------------- the parent side
@@ -304,11 +336,32 @@ def _now():
 
 
 def _units(plan: dict, resource_id: int, start) -> set[str]:
-    from portal.booking.domain import claim_units
+    from portal.capacity.domain import claim_units
 
     o = plan["offering"]
     end = start + timedelta(minutes=o["duration_min"])
     return set(claim_units(resource_id, start, end, o["buffer_before_min"], o["buffer_after_min"]))
+
+
+def _bookings(state: dict) -> list[dict]:
+    """Each held order as one row (its order, its one appointment line, its
+    reservation): order id, reservation id, visitor, start, resource, state.
+    Every order has exactly one line and one reservation, and the two agree
+    on their state."""
+    orders = {o["id"]: o for o in state["orders"]}
+    reservations = {r["order"]: r for r in state["reservations"]}
+    assert len(reservations) == len(state["reservations"]), "an order with two reservations"
+    assert reservations.keys() == orders.keys(), "an order without its reservation, or a reservation without its order"
+    assert sorted(line["order"] for line in state["lines"]) == sorted(orders), "an order without exactly one line"
+    assert {line["kind"] for line in state["lines"]} <= {"appointment"}
+    rows = []
+    for order_id, order in orders.items():
+        r = reservations[order_id]
+        assert order["state"] == r["status"], (order, r)
+        rows.append(
+            {"id": order_id, "reservation": r["id"], "visitor": order["visitor"], "start": r["start"], "resource": r["resource"], "status": order["state"]}
+        )
+    return sorted(rows, key=lambda b: b["id"])
 
 
 def _visitors(prefix: str, n: int) -> list[str]:
@@ -329,12 +382,12 @@ def _same_start_round(racers: Racers, *, guard: bool, pause_after_read: bool, ta
 
 
 def test_race_exists_without_the_guard(racers):
-    """With `_claim` switched off, racers that all read "free" before writing
-    book the same time more than once: the test below can fail."""
+    """With `claim_time` switched off, racers that all read "free" before
+    writing book the same time more than once: the test below can fail."""
     doubled = []
     for round_ in range(3):
         plan, start, outcomes, state = _same_start_round(racers, guard=False, pause_after_read=True, tag=f"naive{round_}")
-        live = [b for b in state["bookings"] if b["start"] == start and b["status"] in LIVE]
+        live = [b for b in _bookings(state) if b["start"] == start and b["status"] in LIVE]
         doubled.append(len(live))
         if len(live) > 1:
             break
@@ -351,15 +404,18 @@ def test_one_time_one_winner(racers, pause_after_read):
     assert len(lost) == racers.count - 1, outcomes
 
     (winner,) = won
-    live = [b for b in state["bookings"] if b["status"] in LIVE]
-    assert [(b["id"], b["visitor"], b["start"]) for b in live] == [(winner["booking"], winner["visitor"], start)]
-    assert len(state["bookings"]) == 1, "a loser left a booking row behind"
+    bookings = _bookings(state)
+    live = [b for b in bookings if b["status"] in LIVE]
+    assert [(b["id"], b["reservation"], b["visitor"], b["start"]) for b in live] == [
+        (winner["order"], winner["reservation"], winner["visitor"], start)
+    ]
+    assert len(state["orders"]) == len(state["reservations"]) == len(state["lines"]) == 1, "a loser left an order row behind"
 
     units = _units(plan, winner["resource"], start)
     owners = {c["key"]: c["owner"] for c in state["claims"]}
     assert units <= owners.keys(), "the winner does not hold every unit of its time"
-    assert {owners[k] for k in units} == {f"b:{winner['booking']}"}
-    assert set(owners.values()) == {f"b:{winner['booking']}"}
+    assert {owners[k] for k in units} == {f"r:{winner['reservation']}"}
+    assert set(owners.values()) == {f"r:{winner['reservation']}"}
 
 
 # ---------------------------------------------------------------- 3: seats
@@ -384,15 +440,16 @@ def test_class_capacity_is_never_exceeded(racers):
     assert sum(o["outcome"] == "taken" for o in outcomes) == len(visitors) - capacity, outcomes
 
     state = racers.ask({"kind": "inspect"})
-    live = [b for b in state["bookings"] if b["start"] == start and b["status"] in LIVE]
-    assert len(live) == capacity == len(state["bookings"])
+    bookings = _bookings(state)
+    live = [b for b in bookings if b["start"] == start and b["status"] in LIVE]
+    assert len(live) == capacity == len(bookings) == len(state["orders"])
     assert len({b["visitor"] for b in live}) == capacity
     (session,) = state["sessions"]
     assert (session["taken"], session["capacity"]) == (capacity, capacity)
     units = _units(plan, resource_id, start)
     owners = {c["key"]: c["owner"] for c in state["claims"]}
     assert units == owners.keys()
-    assert set(owners.values()) == {f"s:{session['id']}"}, "the session, not a booking, holds the room"
+    assert set(owners.values()) == {f"s:{session['id']}"}, "the session, not a reservation, holds the room"
 
 
 # ---------------------------------------------------------------- 4: no false conflicts
@@ -420,9 +477,9 @@ def test_distinct_times_all_succeed(racers):
 
     assert [o["outcome"] for o in outcomes] == ["held"] * racers.count, outcomes
     state = racers.ask({"kind": "inspect"})
-    assert len([b for b in state["bookings"] if b["status"] in LIVE]) == racers.count
+    assert len([b for b in _bookings(state) if b["status"] in LIVE]) == racers.count
     owners = {c["owner"] for c in state["claims"]}
-    assert owners == {f"b:{o['booking']}" for o in outcomes}
+    assert owners == {f"r:{o['reservation']}" for o in outcomes}
 
 
 # ---------------------------------------------------------------- the loser's page
@@ -431,17 +488,19 @@ def test_distinct_times_all_succeed(racers):
 async def test_loser_sees_taken_page_with_nearest_times(client):
     """The time goes to another visitor between page load and POST: 409, the
     "that time was just taken" block with the nearest free times, never a 500."""
-    from portal.booking import service
-    from portal.booking.tables import Booking
+    from portal.audit.domain import customer
     from portal.catalogue.service import offering_context
+    from portal.kinds.appointment import service
+    from portal.kinds.appointment.tables import Reservation
     from portal.lib import clock
+    from portal.orders.tables import Order
     from tests.integration.helpers import first_free_slot
 
     path = "/s/lunde-radgivning/videokonsultasjon"
     start, token = await first_free_slot(client, path)
 
     ctx = await offering_context(*SINGLE)
-    other = await service.hold(ctx, _parse(start), None, "another-visitor", clock.now(), 10)
+    other = await service.hold(customer(visitor="another-visitor"), ctx, _parse(start), None, "another-visitor", clock.now(), 10)
 
     response = await client.post(f"{path}/hold", data={"start": start, "_csrf_token": token}, follow_redirects=False)
     assert response.status_code == 409, response.text[:500]
@@ -452,8 +511,9 @@ async def test_loser_sees_taken_page_with_nearest_times(client):
     assert nearest, "no nearest free times offered"
     assert start not in nearest
 
-    live = await Booking.select(Booking.id, Booking.visitor).where(Booking.status.is_in(list(LIVE)))
+    live = await Order.select(Order.id, Order.visitor).where(Order.state.is_in(list(LIVE)))
     assert live == [{"id": other["id"], "visitor": "another-visitor"}]
+    assert await Reservation.select(Reservation.order).where(Reservation.status.is_in(list(LIVE))) == [{"order": other["id"]}]
 
 
 def _parse(value: str):
