@@ -21,9 +21,9 @@ from portal.outbox.tables import OutboxMessage
 from portal.payments import service
 from portal.payments.tables import MoneyMovement, Payment, PaymentEvent
 from portal.payments.vipps import signing
+from portal.sales import settlement
 from portal.settings import load as load_settings
 from tests.integration.helpers import confirm_with_code
-from portal.sales import settlement
 from tests.integration.test_payment_lifecycle import (
     ACTOR,
     HAIRCUT,
