@@ -327,7 +327,10 @@ async def apply(payment_id: int, now: datetime) -> Applied:
         if load_settings().is_postgres:
             # Concurrent applies of one payment take turns, so the last to write has folded
             # every event stored before it (SQLite's IMMEDIATE transaction does the same).
-            query = query.lock_rows("UPDATE")
+            # NO KEY UPDATE, not UPDATE: the caller may have just stored an event, whose
+            # foreign key holds KEY SHARE on this row; FOR UPDATE would wait for the other
+            # applier's KEY SHARE while it waits for ours (a deadlock).
+            query = query.lock_rows("NO KEY UPDATE")
         payment = await query.first()
         start_state = PaymentState.FAILED if payment["state"] == PaymentState.FAILED.value else PaymentState.CREATED
         folded = domain.fold([_as_domain(r) for r in await events_of(payment_id)], start=start_state)

@@ -165,14 +165,9 @@ async def checkout_page(request: Request, token: str) -> object:
 async def _gone_page(request: Request, c: checkout.Checkout, gone: checkout.CapacityGone, now: datetime) -> object:
     """409: what the checkout held was just taken (or its time has passed), with what can be had instead."""
     kind = kinds.kind(c.kind)
-    return page(
-        request,
-        "pages/sales/gone.html",
-        status_code=409,
-        gone_template=kind.gone_template,
-        **_page_context(c),
-        **await kind.gone_context(c.order, gone.reason, now),
-    )
+    # The kind's context names some of the page's own (ctx, supplier, offering): one dict, the kind's win.
+    context = {**_page_context(c), **await kind.gone_context(c.order, gone.reason, now)}
+    return page(request, "pages/sales/gone.html", status_code=409, gone_template=kind.gone_template, **context)
 
 
 @post("/checkout/{token:str}", name="confirm")

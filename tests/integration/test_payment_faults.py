@@ -14,33 +14,39 @@ from urllib.parse import urlparse
 
 import pytest
 
-from portal.booking.tables import Booking, SlotClaim
 from portal.catalogue.tables import Supplier
 from portal.lib import clock
-from portal.notify.tables import OutboxMessage
+from portal.orders.tables import Order
+from portal.outbox.tables import OutboxMessage
 from portal.payments import service
 from portal.payments.tables import MoneyMovement, Payment, PaymentEvent
 from portal.payments.vipps import signing
+from portal.sales import settlement
 from portal.settings import load as load_settings
 from tests.integration.helpers import confirm_with_code
 from tests.integration.test_payment_lifecycle import (
+    ACTOR,
     HAIRCUT,
     Booked,
     aggregate,
     book_with_vipps,
-    booking,
+    by_checkout,
     calls,
+    claims,
     come_back,
     drain,
     hold_time,
     messages,
     offered,
     ops,
+    order_row,
     payment,
     press_confirm,
     requests,
+    reservation,
     says,
     submit_to_vipps,
+    sweep,
     travel,
 )
 
@@ -48,10 +54,10 @@ UNAVAILABLE = "Vipps is not answering right now. Nothing has been charged; your 
 
 
 async def _checkout(client) -> tuple[str, dict]:
+    """A held checkout: (its URL, its order with the reservation's "start")."""
     checkout, _ = await hold_time(client)
-    from portal.booking import service as booking_service
-
-    return checkout, await booking_service.get_by_hold_token(checkout.rsplit("/", 1)[-1])
+    held = await by_checkout(checkout)
+    return checkout, {**held, "start": (await reservation(held["id"]))["start"]}
 
 
 def _create_calls(vipps) -> list[dict]:
@@ -62,10 +68,10 @@ async def _assert_unavailable_then_recovered(client, vipps, checkout: str, row: 
     """The 503 page left a payment to resume; pressing confirm again resumes it."""
     assert answered.status_code == 503
     assert says(answered.text, UNAVAILABLE)
-    held = await booking(row["id"])
-    assert held["status"] == "held" and held["hold_expires_at"] > clock.now()
-    assert await SlotClaim.count().where(SlotClaim.owner == f"b:{row['id']}") > 0
-    (stored,) = await Payment.select().where(Payment.booking == row["id"])
+    held = await order_row(row["id"])
+    assert held["state"] == "held" and held["expires_at"] > clock.now()
+    assert await claims(row["id"]) > 0
+    (stored,) = await Payment.select().where(Payment.order == row["id"])
     assert stored["state"] == "created" and stored["redirect_url"] == ""
     assert stored["create_key"].startswith("create-")
     sent = _create_calls(vipps)
@@ -74,7 +80,7 @@ async def _assert_unavailable_then_recovered(client, vipps, checkout: str, row: 
 
     again = await press_confirm(client, checkout)
     assert again.status_code == 303 and "/landing/" in again.headers["location"], again.text[-1500:]
-    (resumed,) = await Payment.select().where(Payment.booking == row["id"])
+    (resumed,) = await Payment.select().where(Payment.order == row["id"])
     assert (resumed["id"], resumed["reference"], resumed["create_key"]) == (stored["id"], stored["reference"], stored["create_key"])
     assert resumed["redirect_url"] == again.headers["location"]
     sent = _create_calls(vipps)
@@ -85,9 +91,9 @@ async def _assert_unavailable_then_recovered(client, vipps, checkout: str, row: 
 
     # And it is a payment like any other.
     assert vipps.approve(stored["reference"])
-    booked = Booked(checkout, row["hold_token"], row["start"], row["id"], stored["reference"])
+    booked = Booked(checkout, row["checkout_token"], row["start"], row["id"], stored["reference"])
     assert (await come_back(client, booked)).status_code == 303
-    assert (await booking(row["id"]))["status"] == "confirmed"
+    assert (await order_row(row["id"]))["state"] == "confirmed"
 
 
 # ---------------------------------------------------------------- creating the payment
@@ -102,7 +108,7 @@ async def test_one_5xx_on_create_is_retried_at_once_with_the_same_key(client, vi
     assert first["response"]["status"] == 503 and second["response"]["status"] == 201
     assert first["headers"]["idempotency-key"] == second["headers"]["idempotency-key"]
     assert first["json"] == second["json"]
-    (stored,) = await Payment.select().where(Payment.booking == row["id"])
+    (stored,) = await Payment.select().where(Payment.order == row["id"])
     assert stored["create_key"] == first["headers"]["idempotency-key"]
     assert list(vipps.payments) == [stored["reference"]]
 
@@ -110,7 +116,7 @@ async def test_one_5xx_on_create_is_retried_at_once_with_the_same_key(client, vi
     again = await press_confirm(client, checkout)
     assert again.status_code == 303 and again.headers["location"] == sent.headers["location"]
     assert len(_create_calls(vipps)) == 2 and list(vipps.payments) == [stored["reference"]]
-    assert await Payment.count().where(Payment.booking == row["id"]) == 1
+    assert await Payment.count().where(Payment.order == row["id"]) == 1
 
 
 async def test_two_5xx_on_create_give_a_clear_503_and_pressing_again_resumes_the_same_payment(client, vipps):
@@ -147,13 +153,13 @@ async def test_a_create_whose_answer_was_lost_is_not_made_twice(client, vipps):
 
 async def _deliver(booked: Booked) -> dt.datetime:
     at = booked.start + dt.timedelta(minutes=30)
-    await service.mark_delivered(booked.booking_id, at)
+    await settlement.mark_delivered(ACTOR, booked.order_id, at)
     return at
 
 
 async def test_a_refused_capture_is_shown_to_customer_and_supplier(client, vipps):
     booked = await book_with_vipps(client, vipps)
-    row = await booking(booked.booking_id)
+    row = await order_row(booked.order_id)
     vipps.fail_captures()
     with travel(booked.start + dt.timedelta(minutes=30)):
         await _deliver(booked)
@@ -164,7 +170,7 @@ async def test_a_refused_capture_is_shown_to_customer_and_supplier(client, vipps
     p = await payment(booked.reference)
     assert p["problem"] and p["captured_ore"] == 0
     assert aggregate(vipps, booked.reference)["captured"] == 0
-    assert await MoneyMovement.count().where(MoneyMovement.booking == booked.booking_id) == 0
+    assert await MoneyMovement.count().where(MoneyMovement.order == booked.order_id) == 0
 
     page = await client.get(f"/b/{booked.manage_token}")
     assert says(page.text, "We could not take the payment with Vipps. The seller has been told and will contact you about another way to pay.")
@@ -174,7 +180,7 @@ async def test_a_refused_capture_is_shown_to_customer_and_supplier(client, vipps
     assert "failed" in office.text
 
     supplier = await Supplier.select(Supplier.email).where(Supplier.id == row["supplier"]).first()
-    problems = await messages(booked.booking_id, "payment_problem")
+    problems = await messages(booked.order_id, "payment_problem")
     assert {(m["channel"], m["recipient"]) for m in problems} == {
         ("email", "kari@example.no"),
         ("sms", "+4741234567"),
@@ -184,10 +190,10 @@ async def test_a_refused_capture_is_shown_to_customer_and_supplier(client, vipps
     # Reading Vipps again (the reconciler, a later sync) does not tell them twice.
     later = booked.start + dt.timedelta(hours=1)
     with travel(later):
-        await service.reconcile(later)
-        await service.sync(booked.reference, later)
+        await sweep(later)
+        await service.sync(ACTOR, booked.reference, later)
         await drain()
-    assert len(await messages(booked.booking_id, "payment_problem")) == 3
+    assert len(await messages(booked.order_id, "payment_problem")) == 3
     assert (await payment(booked.reference))["problem"]
 
 
@@ -218,7 +224,7 @@ async def test_a_capture_vipps_did_not_answer_is_retried_later_with_the_same_key
     (row,) = await OutboxMessage.select().where(OutboxMessage.channel == "payment")
     assert row["status"] == "sent"
     assert (await payment(booked.reference))["captured_ore"] == 549_00
-    assert [m["amount_ore"] for m in await service.movements(booked.booking_id)] == [549_00]
+    assert [m["amount_ore"] for m in await service.movements(booked.order_id)] == [549_00]
 
 
 # ---------------------------------------------------------------- the reconciler
@@ -230,20 +236,20 @@ async def test_the_reconciler_confirms_a_payment_approved_without_the_return_pag
     assert vipps.approve(booked.reference)  # the customer never came back to us
 
     early = created + dt.timedelta(minutes=11, seconds=59)
-    counts = await service.reconcile(early)
+    counts = await sweep(early)
     assert counts["synced"] == 0
-    assert (await booking(booked.booking_id))["status"] == "held"
+    assert (await order_row(booked.order_id))["state"] == "held"
 
     due = created + dt.timedelta(minutes=13)
-    counts = await service.reconcile(due)
+    counts = await sweep(due)
     assert counts["synced"] == 1 and counts["failed"] == 0
-    row = await booking(booked.booking_id)
-    assert row["status"] == "confirmed" and row["manage_token"]
+    row = await order_row(booked.order_id)
+    assert row["state"] == "confirmed" and row["manage_token"]
     p = await payment(booked.reference)
     assert (p["state"], p["authorized_ore"], p["outcome_applied"]) == ("authorized", 549_00, "confirmed")
-    assert {m["channel"] for m in await messages(booked.booking_id, "confirmation")} == {"email", "sms"}
+    assert {m["channel"] for m in await messages(booked.order_id, "confirmation")} == {"email", "sms"}
     # The reconciler no longer looks at it.
-    assert (await service.reconcile(due + dt.timedelta(minutes=5)))["synced"] == 0
+    assert (await sweep(due + dt.timedelta(minutes=5)))["synced"] == 0
 
 
 async def test_the_reconciler_ends_a_payment_vipps_never_created_and_frees_the_time(client, vipps):
@@ -251,20 +257,20 @@ async def test_the_reconciler_ends_a_payment_vipps_never_created_and_frees_the_t
     vipps.fail_next("create", 504, count=2)  # nothing reached Vipps
     answered = await confirm_with_code(client, checkout, {"means": "vipps"})
     assert answered.status_code == 503 and vipps.payments == {}
-    (stored,) = await Payment.select().where(Payment.booking == row["id"])
+    (stored,) = await Payment.select().where(Payment.order == row["id"])
     day = clock.to_local(row["start"]).date()
     assert row["start"].isoformat() not in (await offered(client, HAIRCUT, day))[0]
 
-    counts = await service.reconcile(stored["created_at"] + dt.timedelta(minutes=11))
+    counts = await sweep(stored["created_at"] + dt.timedelta(minutes=11))
     assert counts["failed"] == 0 and (await payment(stored["reference"]))["state"] == "created"
 
-    counts = await service.reconcile(stored["created_at"] + dt.timedelta(minutes=13))
+    counts = await sweep(stored["created_at"] + dt.timedelta(minutes=13))
     assert counts["failed"] == 1
     p = await payment(stored["reference"])
     assert (p["state"], p["outcome_applied"]) == ("failed", "released")
     assert p["problem"]
-    assert (await booking(row["id"]))["status"] == "released"
-    assert await SlotClaim.count().where(SlotClaim.owner == f"b:{row['id']}") == 0
+    assert (await order_row(row["id"]))["state"] == "released"
+    assert await claims(row["id"]) == 0
     assert row["start"].isoformat() in (await offered(client, HAIRCUT, day))[0]
     assert calls(vipps, stored["reference"], "capture", "cancel", "refund") == []
 
@@ -301,11 +307,11 @@ async def test_every_path_in_any_order_gives_the_same_payment_and_one_confirmati
     created = (await payment(booked.reference))["created_at"]
     for path in order:
         if path == "sync":
-            await service.sync(booked.reference, clock.now())
+            await service.sync(ACTOR, booked.reference, clock.now())
         elif path == "return":
             assert (await come_back(client, booked)).status_code == 303
         elif path == "reconcile":
-            await service.reconcile(created + dt.timedelta(minutes=13))
+            await sweep(created + dt.timedelta(minutes=13))
         else:
             await _webhooks(client, vipps, booked.reference)
     p = await payment(booked.reference)
@@ -322,26 +328,26 @@ async def test_every_path_in_any_order_gives_the_same_payment_and_one_confirmati
     assert p["authorized_at"] is not None
     names = sorted(e["name"] for e in await PaymentEvent.select(PaymentEvent.name).where(PaymentEvent.payment == p["id"]))
     assert names == ["AUTHORIZED", "CREATED"]
-    row = await booking(booked.booking_id)
-    assert row["status"] == "confirmed"
-    assert sorted(m["channel"] for m in await messages(booked.booking_id, "confirmation")) == ["email", "sms"]
+    row = await order_row(booked.order_id)
+    assert row["state"] == "confirmed"
+    assert sorted(m["channel"] for m in await messages(booked.order_id, "confirmation")) == ["email", "sms"]
     assert await ops(booked.reference) == []
     assert calls(vipps, booked.reference, "capture", "cancel", "refund") == []
 
     # The money later moves the same way whichever path tells us.
     at = booked.start + dt.timedelta(minutes=30)
     with travel(at):
-        await service.mark_delivered(booked.booking_id, at)
+        await settlement.mark_delivered(ACTOR, booked.order_id, at)
         await drain()
         for path in order:
             if path == "webhook":
                 await _webhooks(client, vipps, booked.reference)
             else:
-                await service.sync(booked.reference, clock.now())
+                await service.sync(ACTOR, booked.reference, clock.now())
     p = await payment(booked.reference)
     assert (p["captured_ore"], p["cancelled_ore"], p["problem"]) == (549_00, 0, "")
-    assert await MoneyMovement.count().where(MoneyMovement.booking == booked.booking_id) == 1
-    assert await Booking.count().where(Booking.id == booked.booking_id) == 1
+    assert await MoneyMovement.count().where(MoneyMovement.order == booked.order_id) == 1
+    assert await Order.count().where(Order.id == booked.order_id) == 1
 
 
 async def test_a_capture_vipps_never_answers_is_not_lost_silently_when_the_outbox_gives_up(client, vipps):
@@ -366,7 +372,7 @@ async def test_a_capture_vipps_never_answers_is_not_lost_silently_when_the_outbo
     (capture,) = await ops(booked.reference)
     assert capture["status"] == "failed", "the worker gave up, but the capture still says pending"
     assert (await payment(booked.reference))["problem"]
-    assert len(await messages(booked.booking_id, "payment_problem")) == 3
+    assert len(await messages(booked.order_id, "payment_problem")) == 3
 
 
 async def test_the_return_page_waits_when_vipps_cannot_be_read_and_polls_slower_on_429(client, vipps):
@@ -375,7 +381,7 @@ async def test_the_return_page_waits_when_vipps_cannot_be_read_and_polls_slower_
     vipps.fail_next("events", 500)
     page = await come_back(client, booked)
     assert page.status_code == 200 and says(page.text, "Waiting for Vipps …")
-    assert (await booking(booked.booking_id))["status"] == "held"
+    assert (await order_row(booked.order_id))["state"] == "held"
 
     vipps.fail_next("events", 429)
     polled = await client.get(f"/pay/{booked.signed}/status?n=3", headers={"HX-Request": "true"})
@@ -383,8 +389,8 @@ async def test_the_return_page_waits_when_vipps_cannot_be_read_and_polls_slower_
     assert 'hx-trigger="load delay:8s"' in polled.text  # 2 s × 4 after a 429
 
     polled = await client.get(f"/pay/{booked.signed}/status?n=4", headers={"HX-Request": "true"})
-    row = await booking(booked.booking_id)
-    assert row["status"] == "confirmed" and polled.headers["HX-Redirect"] == f"/b/{row['manage_token']}?new=1"
+    row = await order_row(booked.order_id)
+    assert row["state"] == "confirmed" and polled.headers["HX-Redirect"] == f"/b/{row['manage_token']}?new=1"
 
 
 async def test_a_fee_capture_vipps_did_not_answer_is_retried_before_the_rest_is_released(client, vipps):
@@ -392,7 +398,7 @@ async def test_a_fee_capture_vipps_did_not_answer_is_retried_before_the_rest_is_
     vipps.fail_next("capture", 500)
     at = booked.start + dt.timedelta(minutes=10)
     with travel(at):
-        await service.mark_no_show(booked.booking_id, at)
+        await settlement.mark_no_show(ACTOR, booked.order_id, at)
         await drain()
         assert calls(vipps, booked.reference, "capture", "cancel") == ["capture"]  # the release waits for the fee
         assert [o["status"] for o in await ops(booked.reference)] == ["pending", "pending"]
@@ -402,7 +408,7 @@ async def test_a_fee_capture_vipps_did_not_answer_is_retried_before_the_rest_is_
     assert calls(vipps, booked.reference, "capture", "cancel") == ["capture", "capture", "cancel"]
     assert aggregate(vipps, booked.reference) == {"authorized": 549_00, "captured": 274_50, "cancelled": 274_50, "refunded": 0}
     assert [o["status"] for o in await ops(booked.reference)] == ["done", "done"]
-    assert [m["amount_ore"] for m in await service.movements(booked.booking_id)] == [274_50]
+    assert [m["amount_ore"] for m in await service.movements(booked.order_id)] == [274_50]
 
 
 @pytest.mark.parametrize("ended", ["expired", "rejected"])
@@ -411,26 +417,26 @@ async def test_paying_again_after_the_vipps_payment_ended_makes_a_new_attempt(cl
     minutes run out) and, still inside the hold, presses "pay" again on the
     checkout: they must get a payment they can approve, not the dead one."""
     booked = await submit_to_vipps(client)
-    row = await booking(booked.booking_id)
+    row = await order_row(booked.order_id)
     moment = clock.now() + dt.timedelta(minutes=11 if ended == "expired" else 1)
-    assert moment < row["hold_expires_at"]
+    assert moment < row["expires_at"]
     with travel(moment):
         if ended == "rejected":
             assert vipps.reject(booked.reference)
         again = await press_confirm(client, booked.checkout)
         assert again.status_code == 303, again.text[-1500:]
-        second = await service.latest_payment(booked.booking_id)
+        second = await service.latest_payment(booked.order_id)
         assert second["reference"] == f"{row['reference']}-2"
         assert again.headers["location"] == second["redirect_url"] != booked.landing
         assert vipps.payments[second["reference"]].state == "CREATED"
         assert vipps.approve(second["reference"])
         assert (await come_back(client, booked)).status_code == 303
-        assert (await booking(booked.booking_id))["status"] == "confirmed"
+        assert (await order_row(booked.order_id))["state"] == "confirmed"
         # The first attempt, read later by the reconciler, changes nothing.
-        await service.reconcile(moment + dt.timedelta(minutes=13))
+        await sweep(moment + dt.timedelta(minutes=13))
     first = await payment(booked.reference)
     assert first["state"] == ("expired" if ended == "expired" else "aborted")
-    assert (await booking(booked.booking_id))["status"] == "confirmed"
+    assert (await order_row(booked.order_id))["state"] == "confirmed"
     assert (await payment(second["reference"]))["outcome_applied"] == "confirmed"
     assert calls(vipps, booked.reference, "capture", "cancel", "refund") == []
 
@@ -442,7 +448,7 @@ async def test_paying_again_after_approving_in_vipps_confirms_without_a_second_p
     assert again.status_code == 303
     landed = await client.get(again.headers["location"], follow_redirects=True)
     assert landed.status_code == 200
-    row = await booking(booked.booking_id)
-    assert row["status"] == "confirmed" and urlparse(str(landed.url)).path == f"/b/{row['manage_token']}"
+    row = await order_row(booked.order_id)
+    assert row["state"] == "confirmed" and urlparse(str(landed.url)).path == f"/b/{row['manage_token']}"
     assert list(vipps.payments) == [booked.reference]
-    assert await Payment.count().where(Payment.booking == booked.booking_id) == 1
+    assert await Payment.count().where(Payment.order == booked.order_id) == 1

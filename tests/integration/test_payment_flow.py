@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from portal.booking.tables import Booking
+from portal.orders.tables import Order
 from portal.payments.tables import Payment
 from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, first_free_slot
 
@@ -26,8 +26,8 @@ async def test_book_with_vipps_approve_and_return(client, vipps):
     assert "/landing/" in landing
     payment = await Payment.select().first()
     assert payment["state"] == "created" and payment["amount_ore"] == 549_00
-    booking = await Booking.select().where(Booking.id == payment["booking"]).first()
-    assert booking["status"] == "held"
+    order = await Order.select().where(Order.id == payment["order"]).first()
+    assert order["state"] == "held"
 
     vipps.approve(payment["reference"])
     token = checkout.rsplit("/", 1)[-1]
@@ -38,7 +38,7 @@ async def test_book_with_vipps_approve_and_return(client, vipps):
     page = await client.get(back.headers["location"])
     assert page.status_code == 200
     assert "reservert" in page.text.lower() or "reserved" in page.text.lower()
-    booking = await Booking.select().where(Booking.id == payment["booking"]).first()
-    assert booking["status"] == "confirmed"
+    order = await Order.select().where(Order.id == payment["order"]).first()
+    assert order["state"] == "confirmed"
     payment = await Payment.select().first()
     assert payment["state"] == "authorized" and payment["authorized_ore"] == 549_00 and payment["captured_ore"] == 0

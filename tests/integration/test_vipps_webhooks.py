@@ -17,9 +17,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from portal.booking.tables import Booking, SlotClaim
+from portal.audit.domain import system
+from portal.audit.tables import AuditEntry
+from portal.capacity.tables import SlotClaim
+from portal.kinds.appointment.tables import Reservation
 from portal.lib import clock
-from portal.notify.tables import OutboxMessage
+from portal.lib.db import write_transaction
+from portal.orders.tables import Order, OrderLine
+from portal.outbox.tables import OutboxMessage
 from portal.payments import service as payments
 from portal.payments.tables import (
     CouponRedemption,
@@ -37,6 +42,9 @@ HAIRCUT = "/s/saks-og-stil-grunerlokka/herreklipp"  # three stylists, kr 549,00
 VIDEO = "/s/lunde-radgivning/videokonsultasjon"  # one resource, kr 1 250,00
 HOOK_URL = "http://127.0.0.1:8000/hooks/vipps"
 PHONES = ["412 34 567", "412 34 568", "412 34 569", "412 34 570", "412 34 571", "412 34 572"]
+#: Who the tests act as when they call a payment use case directly (the webhook's own actor, the reconciler).
+WEBHOOK = system("vipps-webhook")
+RECONCILER = system("test")
 
 
 def secret() -> str:
@@ -55,10 +63,10 @@ async def vipps_payment(client, path: str = HAIRCUT, phone: str = PHONES[0]) -> 
     checkout = held.headers["location"]
     sent = await confirm_with_code(client, checkout, {"means": "vipps", "phone": phone})
     assert sent.status_code == 303 and "/landing/" in sent.headers["location"], sent.text[-3000:]
-    hold_token = checkout.rsplit("/", 1)[-1]
-    booking = await Booking.select().where(Booking.hold_token == hold_token).first()
-    payment = await Payment.select().where(Payment.booking == booking["id"]).first()
-    assert payment["state"] == "created" and booking["status"] == "held"
+    checkout_token = checkout.rsplit("/", 1)[-1]
+    order = await Order.select().where(Order.checkout_token == checkout_token).first()
+    payment = await Payment.select().where(Payment.order == order["id"]).first()
+    assert payment["state"] == "created" and order["state"] == "held"
     return payment
 
 
@@ -106,7 +114,7 @@ async def take_at_once(bodies: list[bytes]) -> list[str]:
 
     async def one(body: bytes) -> str:
         headers = signing.sign(secret(), url=HOOK_URL, body=body)
-        return await payments.take_webhook(path_and_query="/hooks/vipps", headers=headers, body=body, now=clock.now())
+        return await payments.take_webhook(WEBHOOK, path_and_query="/hooks/vipps", headers=headers, body=body, now=clock.now())
 
     return list(await asyncio.gather(*(one(b) for b in bodies)))
 
@@ -121,32 +129,52 @@ async def payment_row(reference: str) -> dict:
     return await Payment.select().where(Payment.reference == reference).first()
 
 
-async def booking_of(payment: dict) -> dict:
-    return await Booking.select().output(load_json=True).where(Booking.id == payment["booking"]).first()
+async def order_of(payment: dict) -> dict:
+    return await Order.select().output(load_json=True).where(Order.id == payment["order"]).first()
 
 
-async def confirmations(booking_id: int) -> list[dict]:
+async def reservation_of(order_id: int) -> dict:
+    """The order's (one) appointment reservation: its time and status."""
+    (row,) = await Reservation.select().where(Reservation.order == order_id)
+    return row
+
+
+async def confirmations(order_id: int) -> list[dict]:
     return await (
         OutboxMessage.select()
         .output(load_json=True)
-        .where((OutboxMessage.booking == booking_id) & (OutboxMessage.topic == "confirmation"))
+        .where((OutboxMessage.order_id == order_id) & (OutboxMessage.topic == "confirmation"))
         .order_by(OutboxMessage.id)
     )
 
 
-async def assert_confirmed_once(booking_id: int) -> None:
-    """Confirmed, one set of confirmation messages, and the link in them is the booking's."""
-    booking = await Booking.select().where(Booking.id == booking_id).first()
-    assert booking["status"] == "confirmed" and booking["manage_token"], booking
-    messages = await confirmations(booking_id)
+async def assert_confirmed_once(order_id: int) -> None:
+    """Confirmed, one set of confirmation messages, and the link in them is the order's."""
+    order = await Order.select().where(Order.id == order_id).first()
+    assert order["state"] == "confirmed" and order["manage_token"], order
+    messages = await confirmations(order_id)
     assert messages, "no confirmation queued"
     channels = [m["channel"] for m in messages]
     assert len(channels) == len(set(channels)), f"confirmation queued more than once: {channels}"
     for message in messages:
-        assert booking["manage_token"] in json.dumps(message["payload"]), "the confirmation links to a manage token the booking no longer has"
+        assert order["manage_token"] in json.dumps(message["payload"]), "the confirmation links to a manage token the order no longer has"
 
 
-TABLES = (Booking, SlotClaim, Payment, PaymentEvent, PaymentOperation, WebhookDelivery, OutboxMessage, MoneyMovement, CouponRedemption)
+#: Everything a delivery could change (the booking is now an order, its line and its reservation; every change writes an audit entry).
+TABLES = (
+    Order,
+    OrderLine,
+    Reservation,
+    SlotClaim,
+    Payment,
+    PaymentEvent,
+    PaymentOperation,
+    WebhookDelivery,
+    OutboxMessage,
+    MoneyMovement,
+    CouponRedemption,
+    AuditEntry,
+)
 
 
 async def snapshot() -> dict:
@@ -174,8 +202,8 @@ async def test_authorized_webhook_confirms_the_booking(client, vipps):
 
     after = await payment_row(payment["reference"])
     assert (after["state"], after["authorized_ore"], after["captured_ore"], after["outcome_applied"]) == ("authorized", 549_00, 0, "confirmed")
-    await assert_confirmed_once(payment["booking"])
-    channels = {m["channel"] for m in await confirmations(payment["booking"])}
+    await assert_confirmed_once(payment["order"])
+    channels = {m["channel"] for m in await confirmations(payment["order"])}
     assert {"email", "sms"} <= channels
     (stored,) = await PaymentEvent.select().where(PaymentEvent.payment == payment["id"])
     assert (stored["name"], stored["amount_ore"], stored["source"], stored["psp_reference"]) == ("AUTHORIZED", 549_00, "webhook", authorized["pspReference"])
@@ -192,9 +220,9 @@ async def test_an_authorisation_for_less_than_asked_never_confirms(client, vipps
     await deliver_event(client, short)
     after = await payment_row(payment["reference"])
     assert after["outcome_applied"] == "short" and "100" in after["problem"]
-    booking = await booking_of(after)
-    assert booking["status"] == "released" and booking["manage_token"] is None
-    assert await confirmations(payment["booking"]) == []
+    order = await order_of(after)
+    assert order["state"] == "released" and order["manage_token"] is None
+    assert await confirmations(payment["order"]) == []
     ops = await PaymentOperation.select().where(PaymentOperation.payment == payment["id"])
     assert [o["kind"] for o in ops] == ["cancel"]
 
@@ -205,7 +233,7 @@ async def test_the_webhook_event_type_name_is_understood_too(client, vipps):
     (authorized,) = events_of(vipps, payment["reference"], "AUTHORIZED")
     await deliver(client, body_of(authorized, name="epayments.payment.authorized.v1"))
     assert (await payment_row(payment["reference"]))["state"] == "authorized"
-    await assert_confirmed_once(payment["booking"])
+    await assert_confirmed_once(payment["order"])
 
 
 async def test_the_same_delivery_twice_is_applied_once(client, vipps):
@@ -214,15 +242,15 @@ async def test_the_same_delivery_twice_is_applied_once(client, vipps):
     (authorized,) = events_of(vipps, payment["reference"], "AUTHORIZED")
 
     await deliver_event(client, authorized)
-    first = await booking_of(payment)
-    sent_first = await confirmations(payment["booking"])
+    first = await order_of(payment)
+    sent_first = await confirmations(payment["order"])
     await deliver_event(client, authorized)
 
     assert await PaymentEvent.count().where(PaymentEvent.payment == payment["id"]) == 1
     assert await WebhookDelivery.count() == 2  # every delivery is kept as it came
-    assert (await booking_of(payment))["manage_token"] == first["manage_token"]
-    assert [m["id"] for m in await confirmations(payment["booking"])] == [m["id"] for m in sent_first]
-    await assert_confirmed_once(payment["booking"])
+    assert (await order_of(payment))["manage_token"] == first["manage_token"]
+    assert [m["id"] for m in await confirmations(payment["order"])] == [m["id"] for m in sent_first]
+    await assert_confirmed_once(payment["order"])
     after = await payment_row(payment["reference"])
     assert after["authorized_ore"] == 549_00
 
@@ -237,9 +265,9 @@ async def test_duplicates_delivered_at_the_same_moment_confirm_once(client, vipp
     body = body_of(authorized)
     assert await take_at_once([body] * 6) == ["stored"] * 6
     assert await PaymentEvent.count().where(PaymentEvent.payment == payment["id"]) == 1
-    await assert_confirmed_once(payment["booking"])
-    booking = await booking_of(payment)
-    page = await client.get(f"/b/{booking['manage_token']}")
+    await assert_confirmed_once(payment["order"])
+    order = await order_of(payment)
+    page = await client.get(f"/b/{order['manage_token']}")
     assert page.status_code == 200
 
 
@@ -254,10 +282,14 @@ async def test_concurrent_applies_of_one_payment_confirm_once(client, vipps):
     assert parsed is not None
     reference, event = parsed
     now = clock.now()
-    results = await asyncio.gather(*(payments.record_events(reference, [event], "webhook", now) for _ in range(8)), return_exceptions=True)
+    async def record_events() -> payments.Applied:
+        async with write_transaction():  # what the webhook does once it has stored the delivery
+            return await payments._store_events(reference, [event], "webhook", now)
+
+    results = await asyncio.gather(*(record_events() for _ in range(8)), return_exceptions=True)
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert await PaymentEvent.count().where(PaymentEvent.payment == payment["id"]) == 1
-    await assert_confirmed_once(payment["booking"])
+    await assert_confirmed_once(payment["order"])
     assert (await payment_row(reference))["outcome_applied"] == "confirmed"
 
 
@@ -274,7 +306,7 @@ async def test_captured_before_authorized(client, vipps, events_api_down):
     await deliver_event(client, captured)
     early = await payment_row(reference)
     assert (early["state"], early["captured_ore"]) == ("created", 0), "money counted before an authorisation"
-    assert (await booking_of(payment))["status"] == "held"
+    assert (await order_of(payment))["state"] == "held"
 
     for event in (authorized, captured, created, captured, authorized):
         await deliver_event(client, event)
@@ -282,7 +314,7 @@ async def test_captured_before_authorized(client, vipps, events_api_down):
     after = await payment_row(reference)
     assert (after["state"], after["authorized_ore"], after["captured_ore"], after["cancelled_ore"]) == ("authorized", 549_00, 100_00, 0)
     assert await PaymentEvent.count().where(PaymentEvent.payment == payment["id"]) == 3
-    await assert_confirmed_once(payment["booking"])
+    await assert_confirmed_once(payment["order"])
 
 
 async def test_cancelled_before_authorized(client, vipps, events_api_down):
@@ -309,7 +341,7 @@ async def test_created_after_authorized(client, vipps, events_api_down):
     await deliver_event(client, created)
     after = await payment_row(reference)
     assert (after["state"], after["authorized_ore"]) == ("authorized", 549_00)
-    await assert_confirmed_once(payment["booking"])
+    await assert_confirmed_once(payment["order"])
 
 
 async def test_an_event_that_does_not_fit_makes_the_app_read_the_payment(client, vipps):
@@ -324,7 +356,7 @@ async def test_an_event_that_does_not_fit_makes_the_app_read_the_payment(client,
     assert len(vipps.requests_for("events")) > before
     after = await payment_row(reference)
     assert (after["state"], after["authorized_ore"], after["captured_ore"]) == ("authorized", 549_00, 200_00)
-    await assert_confirmed_once(payment["booking"])
+    await assert_confirmed_once(payment["order"])
 
 
 async def test_a_stale_fold_never_has_the_last_word(client, vipps, events_api_down, monkeypatch):
@@ -377,13 +409,13 @@ async def test_a_stale_fold_never_has_the_last_word(client, vipps, events_api_do
                 pass
         body = body_of(event)
         headers = signing.sign(secret(), url=HOOK_URL, body=body)
-        return await payments.take_webhook(path_and_query="/hooks/vipps", headers=headers, body=body, now=clock.now())
+        return await payments.take_webhook(WEBHOOK, path_and_query="/hooks/vipps", headers=headers, body=body, now=clock.now())
 
     results = await asyncio.gather(*(delivery(k, e) for k, e in enumerate(order)))
     assert results == ["stored"] * count
     row = await payment_row(reference)
     assert (row["state"], row["authorized_ore"], row["captured_ore"], row["cancelled_ore"]) == ("authorized", 549_00, 300_00, 249_00)
-    await assert_confirmed_once(payment["booking"])
+    await assert_confirmed_once(payment["order"])
 
 
 # ---------------------------------------------------------------- ended without money
@@ -391,25 +423,26 @@ async def test_a_stale_fold_never_has_the_last_word(client, vipps, events_api_do
 
 async def test_aborted_releases_the_hold_and_the_time_is_offered_again(client, vipps):
     payment = await vipps_payment(client, VIDEO)
-    booking = await booking_of(payment)
-    day = clock.to_local(booking["start"]).date().isoformat()
+    order = await order_of(payment)
+    reserved = await reservation_of(order["id"])
+    day = clock.to_local(reserved["start"]).date().isoformat()
 
     async def offered() -> list[str]:
         page = await client.get(f"{VIDEO}?day={day}")
         assert page.status_code == 200
         return [datetime.fromisoformat(s).astimezone(timezone.utc) for s in slots(page.text)]
 
-    assert booking["start"] not in await offered(), "the held time is still offered"
+    assert reserved["start"] not in await offered(), "the held time is still offered"
     assert vipps.reject(payment["reference"])
     (aborted,) = events_of(vipps, payment["reference"], "ABORTED")
     await deliver_event(client, aborted)
 
-    after = await booking_of(payment)
-    assert after["status"] == "released" and after["manage_token"] is None
+    after = await order_of(payment)
+    assert after["state"] == "released" and after["manage_token"] is None
     assert (await payment_row(payment["reference"]))["state"] == "aborted"
-    assert await SlotClaim.count().where(SlotClaim.owner == f"b:{booking['id']}") == 0
-    assert booking["start"] in await offered(), "the time is not offered again"
-    assert await confirmations(booking["id"]) == []
+    assert await SlotClaim.count().where(SlotClaim.owner == f"r:{reserved['id']}") == 0
+    assert reserved["start"] in await offered(), "the time is not offered again"
+    assert await confirmations(order["id"]) == []
 
 
 async def test_expired_releases_the_hold(client, vipps):
@@ -417,7 +450,7 @@ async def test_expired_releases_the_hold(client, vipps):
     vipps.expire(payment["reference"])
     (expired,) = events_of(vipps, payment["reference"], "EXPIRED")
     await deliver_event(client, expired)
-    assert (await booking_of(payment))["status"] == "released"
+    assert (await order_of(payment))["state"] == "released"
     assert (await payment_row(payment["reference"]))["state"] == "expired"
 
 
@@ -429,12 +462,12 @@ async def test_a_delivery_stored_but_not_processed_is_processed_by_the_reconcile
     (authorized,) = events_of(vipps, payment["reference"], "AUTHORIZED")
     now = clock.now()
     await WebhookDelivery.insert(WebhookDelivery(reference=payment["reference"], body=body_of(authorized).decode(), received_at=now))
-    counts = await payments.reconcile(now)
+    counts = await payments.reconcile(RECONCILER, now)
     assert counts["webhooks"] == 1
     assert (await payment_row(payment["reference"]))["state"] == "authorized"
-    await assert_confirmed_once(payment["booking"])
+    await assert_confirmed_once(payment["order"])
     assert await WebhookDelivery.count().where(WebhookDelivery.processed_at.is_null()) == 0
-    assert (await payments.reconcile(now))["webhooks"] == 0
+    assert (await payments.reconcile(RECONCILER, now))["webhooks"] == 0
 
 
 # ---------------------------------------------------------------- forged and stale
@@ -475,7 +508,7 @@ async def test_forged_deliveries_are_refused_and_change_nothing(client, vipps):
         response = await client.post("/hooks/vipps", content=sent, headers={"Content-Type": "application/json", **headers})
         assert response.status_code == 401, what
     assert await snapshot() == before
-    assert (await booking_of(payment))["status"] == "held"
+    assert (await order_of(payment))["state"] == "held"
 
 
 async def test_stale_deliveries_are_refused(client, vipps):
@@ -569,7 +602,7 @@ async def test_garbage_correctly_signed_is_answered_2xx_and_stored(client, vipps
     assert await WebhookDelivery.count() == len(GARBAGE)
     assert await Payment.count() == 0
     assert await MoneyMovement.count() == 0
-    counts = await payments.reconcile(clock.now())  # nothing left to redo, and it does not choke
+    counts = await payments.reconcile(RECONCILER, clock.now())  # nothing left to redo, and it does not choke
     assert counts["webhooks"] == 0
 
 
@@ -587,7 +620,7 @@ async def test_garbage_about_a_real_payment_changes_nothing_of_it(client, vipps)
         assert 200 <= response.status_code < 300, response.text[:500]
     after = await payment_row(reference)
     assert (after["state"], after["authorized_ore"]) == (before["state"], 0)
-    assert (await booking_of(payment))["status"] == "held"
+    assert (await order_of(payment))["state"] == "held"
 
 
 # ---------------------------------------------------------------- a burst
@@ -628,10 +661,10 @@ async def test_a_burst_of_shuffled_duplicated_deliveries(client, vipps, events_a
         assert (row["state"], row["authorized_ore"], row["captured_ore"], row["cancelled_ore"], row["outcome_applied"]) == want, reference
         assert await PaymentEvent.count().where(PaymentEvent.payment == row["id"]) == len(events_of(vipps, reference))
     for p in (paid, captured):
-        await assert_confirmed_once(p["booking"])
+        await assert_confirmed_once(p["order"])
     for p in (rejected, expired):
-        booking = await booking_of(p)
-        assert booking["status"] == "released" and await confirmations(booking["id"]) == []
+        order = await order_of(p)
+        assert order["state"] == "released" and await confirmations(order["id"]) == []
     assert await WebhookDelivery.count() == 50
     assert await WebhookDelivery.count().where(WebhookDelivery.processed_at.is_null()) == 0
     # money never counted twice
