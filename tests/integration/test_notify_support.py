@@ -165,35 +165,36 @@ async def make_booking(*, start: datetime | None = None, language: str = "nb", *
         "withdrawal_class": offering["withdrawal_class"],
         "supplier_terms": supplier["terms"],
     }
-    order_values = dict(
-        reference=secrets.token_hex(3).upper(),
-        supplier=supplier["id"],
-        state="confirmed",
-        checkout_token=secrets.token_urlsafe(16),
-        visitor="test",
-        customer_name="Kari Nordmann",
-        phone="+4741234567",
-        email="kari@example.no",
-        language=language,
-        means="onsite",
-        quote={"total_ore": offering["price_ore"], "vat_ore": 0},
-        terms=terms,
-        consents={},
-        contract_at=NOW,
-        manage_token=secrets.token_urlsafe(24),
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    reservation_values = dict(
-        offering=offering["id"],
-        resource=resource["id"],
-        start=start,
-        end=start + timedelta(minutes=offering["duration_min"] or 30),
-        ics_sequence=0,
-    )
+    order_values = {
+        "reference": secrets.token_hex(3).upper(),
+        "supplier": supplier["id"],
+        "state": "confirmed",
+        "checkout_token": secrets.token_urlsafe(16),
+        "visitor": "test",
+        "customer_name": "Kari Nordmann",
+        "phone": "+4741234567",
+        "email": "kari@example.no",
+        "language": language,
+        "means": "onsite",
+        "quote": {"total_ore": offering["price_ore"], "vat_ore": 0},
+        "terms": terms,
+        "consents": {},
+        "contract_at": NOW,
+        "manage_token": secrets.token_urlsafe(24),
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    reservation_values = {
+        "offering": offering["id"],
+        "resource": resource["id"],
+        "start": start,
+        "end": start + timedelta(minutes=offering["duration_min"] or 30),
+        "ics_sequence": 0,
+    }
     for key, value in overrides.items():
         (reservation_values if key in RESERVATION_FIELDS else order_values)[key] = value
-    throwaway = await Order.insert(Order(**{**order_values, "reference": secrets.token_hex(4).upper(), "checkout_token": secrets.token_urlsafe(16), "manage_token": None})).returning(Order.id)
+    unique = {"reference": secrets.token_hex(4).upper(), "checkout_token": secrets.token_urlsafe(16), "manage_token": None}
+    throwaway = await Order.insert(Order(**{**order_values, **unique})).returning(Order.id)
     inserted = await Order.insert(Order(**order_values)).returning(Order.id)
     await Order.delete().where(Order.id == throwaway[0]["id"])
     order_id = inserted[0]["id"]
