@@ -17,9 +17,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from markupsafe import escape
 
-from portal.booking.domain import WITHDRAWAL_MESSAGES, Status, cancellation_terms_text, withdrawal_info
-from portal.booking.routes import CONSENT_TEXTS
-from portal.booking.tables import Booking, SlotClaim
+from portal.capacity.tables import SlotClaim
+from portal.kinds.appointment.tables import Reservation
+from portal.legal.cancellation import cancellation_terms_text
+from portal.legal.withdrawal import WITHDRAWAL_MESSAGES, withdrawal_info
+from portal.orders.domain import OrderState
+from portal.orders.tables import Order, OrderLine
+from portal.sales.checkout import CONSENT_TEXTS
 from portal.catalogue.domain import RANKING_NOTE
 from portal.catalogue.tables import Offering, Resource, Supplier
 from portal.lib import clock
@@ -141,8 +145,12 @@ async def slot_on_or_after(client, path: str, earliest: datetime) -> str:
     raise AssertionError(f"no free time on {path} after {earliest}")
 
 
-async def booking_row(hold_token: str) -> dict:
-    return await Booking.select().output(load_json=True).where(Booking.hold_token == hold_token).first()
+async def booking_row(checkout_token: str) -> dict:
+    """What a booking is now, as stored: its order, its one line and that line's reservation."""
+    order = await Order.select().output(load_json=True).where(Order.checkout_token == checkout_token).first()
+    (line,) = await OrderLine.select().output(load_json=True).where(OrderLine.order == order["id"])
+    (reservation,) = await Reservation.select().where(Reservation.order == order["id"])
+    return {"order": order, "line": line, "reservation": reservation}
 
 
 async def offering_of(path: str) -> tuple[dict, dict]:
@@ -191,11 +199,11 @@ async def test_checkout_shows_everything_required_before_the_contract(client, pa
     assert esc(gettext(lang, "You book through portal, an intermediary. The seller and your contract party is:")) in text
 
     # What is booked, and when (Europe/Oslo).
-    resource = await Resource.select().where(Resource.id == booking["resource"]).first()
+    resource = await Resource.select().where(Resource.id == booking["reservation"]["resource"]).first()
     assert f"{esc(offering['title'])} – {esc(resource['name'])}" in text
-    when = f"{clock.fmt_datetime(booking['start'], lang)}–{clock.fmt_time(booking['end'], lang)}"
+    when = f"{clock.fmt_datetime(booking['reservation']['start'], lang)}–{clock.fmt_time(booking['reservation']['end'], lang)}"
     assert esc(when) in text
-    local_start = booking["start"].astimezone(OSLO)
+    local_start = booking["reservation"]["start"].astimezone(OSLO)
     assert local_start.strftime("%H:%M") in when and str(local_start.year) in when
 
     # The total price including VAT; the VAT part; the payment terms (what is reserved now, what is charged when).
@@ -376,7 +384,7 @@ async def test_standard_service_within_14_days_needs_the_early_start_request(cli
     assert offering["withdrawal_class"] == "standard"
     url, token = await hold(client, HAIRCUT)
     held = await booking_row(token)
-    assert held["start"] < clock.now() + timedelta(days=14)
+    assert held["reservation"]["start"] < clock.now() + timedelta(days=14)
 
     page = await client.get(url)
     tags = Tags(page.text)
@@ -398,8 +406,8 @@ async def test_standard_service_within_14_days_needs_the_early_start_request(cli
     done = await book(client, url)
     after = clock.now()
     assert done.status_code == 303
-    booking = await booking_row(token)
-    assert booking["status"] == Status.CONFIRMED
+    booking = (await booking_row(token))["order"]
+    assert booking["state"] == OrderState.CONFIRMED
     assert set(booking["consents"]) == {"accept_terms", "adult", "early_start"}
     for key, consent in booking["consents"].items():
         assert consent["text"] == shown[key], f"{key}: stored text differs from the text shown"
@@ -417,8 +425,8 @@ async def test_standard_service_after_the_withdrawal_period_needs_no_early_start
     assert "early_start" not in Tags(page.text).checkboxes()
     done = await book(client, url, early_start=None)
     assert done.status_code == 303
-    booking = await booking_row(token)
-    assert booking["status"] == Status.CONFIRMED
+    booking = (await booking_row(token))["order"]
+    assert booking["state"] == OrderState.CONFIRMED
     assert set(booking["consents"]) == {"accept_terms", "adult"}
 
 
@@ -460,7 +468,9 @@ async def test_every_price_on_offering_checkout_and_confirmation_is_the_vat_incl
 
         url, token = await hold(client, path)
         held = await booking_row(token)
-        assert (held["price_ore"], held["vat_rate_bp"]) == (offering["price_ore"], offering["vat_rate_bp"])
+        line = held["line"]
+        assert line["quantity"] == 1
+        assert (line["unit_price_ore"], line["vat_rate_bp"]) == (offering["price_ore"], offering["vat_rate_bp"])
         checkout = prices((await client.get(url)).text, lang)
         # The line, the total, the VAT part, and the button (on site) or the note on what Vipps reserves.
         assert checkout.count(price) == 3 and set(checkout) == {price, vat}, (path, checkout)
@@ -479,7 +489,7 @@ async def test_booking_without_the_18_plus_box_fails_and_writes_nothing(client, 
     url, token = await hold(client, HAIRCUT)
     held = await booking_row(token)
     claims = await SlotClaim.select().order_by(SlotClaim.id)
-    bookings = await Booking.count()
+    bookings = (await Order.count(), await OrderLine.count(), await Reservation.count())
 
     page = await client.get(url)
     assert Tags(page.text).labels["adult"] == gettext("nb", CONSENT_TEXTS["adult"])
@@ -495,5 +505,5 @@ async def test_booking_without_the_18_plus_box_fails_and_writes_nothing(client, 
     # Nothing written.
     assert await booking_row(token) == held
     assert await SlotClaim.select().order_by(SlotClaim.id) == claims
-    assert await Booking.count() == bookings
-    assert await Booking.count().where(Booking.status == Status.CONFIRMED) == 0
+    assert (await Order.count(), await OrderLine.count(), await Reservation.count()) == bookings
+    assert await Order.count().where(Order.state == OrderState.CONFIRMED) == 0

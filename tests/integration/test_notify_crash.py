@@ -1,7 +1,7 @@
 """Invariant 4 for email: SIGKILL the worker PROCESS at random points while it
 drains 200 emails into a real SMTP server; restart it; every message arrives.
 
-What "exactly once" means (see portal.notify.worker): the SMTP server's 250
+What "exactly once" means (see portal.outbox.worker): the SMTP server's 250
 and our database commit cannot be one atomic step, so a kill between them
 makes the next worker send that row again. The resend carries the same
 Message-ID (`<outbox-{id}-{hash}@host>`) and the same bytes, so this test's
@@ -33,11 +33,11 @@ import pytest
 
 from portal.lib import clock
 from portal.lib.db import write_transaction
-from portal.notify import service
 from portal.notify.backends import mail_host
 from portal.notify.domain import Channel, Topic, message_id
-from portal.notify.messages import Draft
-from portal.notify.tables import OutboxMessage
+from portal.outbox import service
+from portal.outbox.domain import Draft
+from portal.outbox.tables import OutboxMessage
 from portal.settings import ROOT
 
 from tests.integration.test_notify_support import SmtpServer, clean_outbox, settings_with  # noqa: F401
@@ -60,7 +60,8 @@ def _start_worker(port: int) -> subprocess.Popen:
         "PORTAL_OUTBOX_BATCH": "10",
         "PORTAL_LOG_LEVEL": "WARNING",
     }
-    return subprocess.Popen([sys.executable, "-m", "portal.notify.worker"], cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    # `portal worker`: portal.cli registers the outbox handlers (portal.wiring.configure), then runs portal.outbox.worker.
+    return subprocess.Popen([sys.executable, "-m", "portal.cli", "worker"], cwd=ROOT, env=env, stderr=subprocess.PIPE)
 
 
 def _payload(i: int) -> dict:
@@ -77,11 +78,11 @@ async def test_sigkill_while_draining_loses_nothing_and_duplicates_at_most_one_p
     rng = random.Random(os.environ.get("NOTIFY_CRASH_SEED") or None)
     now = clock.now()
     drafts = [
-        Draft(Channel.EMAIL, Topic.CONFIRMATION, f"guest{i}@example.no", f"test:crash:{i}", "nb", _payload(i), now)
+        Draft(Channel.EMAIL.value, Topic.CONFIRMATION.value, f"guest{i}@example.no", f"test:crash:{i}", "nb", _payload(i), now)
         for i in range(MESSAGES)
     ]
     async with write_transaction():
-        await service.insert_drafts(drafts, now)
+        await service.insert(drafts, now)
     rows = await OutboxMessage.select(OutboxMessage.id, OutboxMessage.dedupe_key)
     host = mail_host(settings_with().mail)
     expected = {message_id(r["id"], r["dedupe_key"], host) for r in rows}

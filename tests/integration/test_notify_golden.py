@@ -14,25 +14,25 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from portal.booking.calendar import booking_uid
-from portal.notify.messages import booking_drafts
+from portal.kinds.appointment.calendar import booking_uid
+from portal.kinds.appointment.messages import booking_drafts, booking_view
 
 GOLDEN = Path(__file__).parent / "golden"
 DTSTAMP = datetime(2026, 3, 20, 8, 30, tzinfo=timezone.utc)
 
-BOOKING = {
-    "id": 42,
+#: The order and its one reservation; their ids differ: the calendar UID is the reservation's.
+ORDER = {
+    "id": 7,
     "reference": "K7QX2M",
     "supplier": None,
-    "start": datetime(2026, 3, 29, 8, 0, tzinfo=timezone.utc),  # 10:00 in Oslo, the day summer time starts
-    "end": datetime(2026, 3, 29, 8, 45, tzinfo=timezone.utc),
+    "state": "confirmed",
     "language": "nb",
     "customer_name": "Kari Nordmann",
     "phone": "+4741234567",
     "email": "kari@example.no",
-    "price_ore": 59900,
+    "quote": {"total_ore": 59900},
     "manage_token": "golden-manage-token",
-    "ics_sequence": 0,
+    "updated_at": DTSTAMP,
     "terms": {
         "supplier": {
             "legal_name": "Saks og Stil Grünerløkka AS",
@@ -52,6 +52,17 @@ BOOKING = {
         "withdrawal_class": "standard",
     },
 }
+RESERVATION = {
+    "id": 42,
+    "order": 7,
+    "offering": None,
+    "start": datetime(2026, 3, 29, 8, 0, tzinfo=timezone.utc),  # 10:00 in Oslo, the day summer time starts
+    "end": datetime(2026, 3, 29, 8, 45, tzinfo=timezone.utc),
+    "ics_sequence": 0,
+}
+
+#: What the messages are made from: the booking view of the order's reservation.
+BOOKING = booking_view(ORDER, RESERVATION)
 
 
 def _ics(topic: str, booking: dict) -> bytes:
@@ -85,6 +96,7 @@ def test_golden_files_say_what_the_invite_does(topic):
     assert str(cal["METHOD"]) == ("CANCEL" if topic == "cancellation" else "REQUEST")
     assert str(event["STATUS"]) == ("CANCELLED" if topic == "cancellation" else "CONFIRMED")
     assert str(event["UID"]) == booking_uid(booking, "portal.example")  # one event for the booking's life
+    assert str(event["UID"]) == "booking-42-K7QX2M@portal.example"  # the reservation's id, not the order's
     assert int(event["SEQUENCE"]) == booking["ics_sequence"]
     assert event.decoded("DTSTAMP") == DTSTAMP
     assert event.decoded("DTSTART") == booking["start"]

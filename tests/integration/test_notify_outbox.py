@@ -10,15 +10,21 @@ from datetime import timedelta
 import pytest
 
 from portal.lib.db import write_transaction
-from portal.notify import service, worker
-from portal.notify.domain import Channel, Status, Topic
-from portal.notify.messages import Draft
-from portal.notify.tables import DevMessage, OutboxMessage
+from portal.notify import service
+from portal.notify.domain import Channel, Topic
+from portal.notify.enqueue import enqueue_code_sms
+from portal.notify.tables import DevMessage
+from portal.outbox import service as outbox
+from portal.outbox import worker
+from portal.outbox.domain import Draft, Status
+from portal.outbox.tables import OutboxMessage
 
 from tests.integration.test_notify_support import (  # noqa: F401 - fixtures
     NOW,
     SmtpServer,
+    change_booking,
     clean_outbox,
+    enqueue,
     make_booking,
     settings_with,
     smtp_server,
@@ -34,8 +40,7 @@ async def _rows(**where) -> list[dict]:
 
 
 async def _enqueue(booking: dict, topic: str, now=NOW) -> None:
-    async with write_transaction():
-        await service.enqueue_booking_messages(booking, topic, now)
+    await enqueue(booking, topic, now)
 
 
 async def _drain_all(now, settings=None, backends=None) -> int:
@@ -63,7 +68,7 @@ async def test_confirmation_enqueues_email_sms_and_reminders_once():
     ]
     reminder = next(r for r in rows if r["topic"] == "reminder")
     assert reminder["next_attempt_at"] == booking["start"] - timedelta(hours=24)
-    assert all(r["status"] == "pending" and r["booking"] == booking["id"] for r in rows)
+    assert all(r["status"] == "pending" and r["order_id"] == booking["order_id"] for r in rows)
 
 
 async def test_nothing_is_enqueued_when_the_change_rolls_back():
@@ -74,7 +79,7 @@ async def test_nothing_is_enqueued_when_the_change_rolls_back():
 
     with pytest.raises(Boom):
         async with write_transaction():
-            await service.enqueue_booking_messages(booking, "confirmation", NOW)
+            await enqueue(booking, "confirmation", NOW)
             raise Boom()
     assert await OutboxMessage.count() == 0
 
@@ -104,7 +109,7 @@ async def test_sms_to_a_country_we_do_not_serve_is_parked_with_the_reason_and_ne
 async def test_cancellation_cancels_pending_reminders_and_sends_a_cancel_invite():
     booking = await make_booking()
     await _enqueue(booking, "confirmation")
-    booking = {**booking, "status": "cancelled_by_customer", "ics_sequence": 1}
+    booking = await change_booking(booking, state="cancelled_by_customer", ics_sequence=1)
     await _enqueue(booking, "cancellation", NOW + timedelta(minutes=5))
     reminders = await _rows(topic="reminder")
     assert reminders and all(r["status"] == "cancelled" for r in reminders)
@@ -119,7 +124,7 @@ async def test_cancellation_cancels_pending_reminders_and_sends_a_cancel_invite(
 async def test_change_moves_the_reminder_to_the_new_time():
     booking = await make_booking()
     await _enqueue(booking, "confirmation")
-    moved = {**booking, "start": booking["start"] + timedelta(days=1), "end": booking["end"] + timedelta(days=1), "ics_sequence": 1}
+    moved = await change_booking(booking, start=booking["start"] + timedelta(days=1), end=booking["end"] + timedelta(days=1), ics_sequence=1)
     await _enqueue(moved, "change", NOW + timedelta(minutes=1))
     await _enqueue(moved, "change", NOW + timedelta(minutes=1))  # retried request: no-op, keeps the new reminder
     reminders = await _rows(topic="reminder")
@@ -165,7 +170,7 @@ async def test_delivery_log_lists_the_bookings_messages():
     booking = await make_booking()
     await _enqueue(booking, "confirmation")
     await _drain_all(NOW)
-    log = await service.delivery_log(booking["id"])
+    log = await service.delivery_log(booking["order_id"])
     assert [(e["topic"], e["channel"], e["status"]) for e in log] == [
         ("confirmation", "email", "sent"),
         ("confirmation", "sms", "sent"),
@@ -184,7 +189,7 @@ async def test_code_sms_goes_first_and_the_code_is_wiped_after_sending():
     booking = await make_booking()
     await _enqueue(booking, "confirmation")
     async with write_transaction():
-        await service.enqueue_code_sms("+4741234567", "123456", "nb", NOW)
+        await enqueue_code_sms("+4741234567", "123456", "nb", NOW)
     settings = settings_with(outbox={"batch_size": 1})
     await worker.drain_once(NOW + timedelta(seconds=1), settings=settings)
     first = await DevMessage.select().first()
@@ -195,7 +200,7 @@ async def test_code_sms_goes_first_and_the_code_is_wiped_after_sending():
 
 async def test_code_sms_is_never_sent_after_it_expires():
     async with write_transaction():
-        await service.enqueue_code_sms("+4741234567", "654321", "en", NOW)
+        await enqueue_code_sms("+4741234567", "654321", "en", NOW)
     await _drain_all(NOW + timedelta(minutes=10))
     (code,) = await _rows(topic="code")
     assert code["status"] == "failed" and "expired" in code["last_error"] and "654321" not in str(code["payload"])
@@ -216,7 +221,7 @@ class FlakyBackend:
         self.sent: list[int] = []
 
     async def send(self, row: dict) -> str:
-        from portal.notify.backends import SendError
+        from portal.outbox.handlers import SendError
 
         if self.failures > 0:
             self.failures -= 1
@@ -275,15 +280,12 @@ async def test_a_crashed_workers_rows_are_taken_again_when_the_lease_ends():
 
 async def test_concurrent_drains_never_send_a_row_twice():
     """Several drains at once (on PostgreSQL: FOR UPDATE SKIP LOCKED; on SQLite: serialised claims)."""
-    from portal.notify.messages import Draft
-    from portal.notify.domain import Channel, Topic
-
     drafts = [
-        Draft(Channel.EMAIL, Topic.CONFIRMATION, f"p{i}@example.no", f"test:concurrent:{i}", "nb", {"subject": "s", "text": "t"}, NOW)
+        Draft(Channel.EMAIL.value, Topic.CONFIRMATION.value, f"p{i}@example.no", f"test:concurrent:{i}", "nb", {"subject": "s", "text": "t"}, NOW)
         for i in range(60)
     ]
     async with write_transaction():
-        await service.insert_drafts(drafts, NOW)
+        await outbox.insert(drafts, NOW)
     counter = FlakyBackend(failures=0)
     backends = {"email": counter, "sms": counter}
     settings = settings_with(outbox={"batch_size": 7})
@@ -327,12 +329,9 @@ async def test_smtp_delivers_multipart_email_with_calendar_and_reply_to(smtp_ser
 
 async def test_smtp_outage_only_delays_delivery():
     server = SmtpServer()  # not started: nothing listens on its port
-    from portal.notify.messages import Draft
-    from portal.notify.domain import Channel, Topic
-
     async with write_transaction():
-        await service.insert_drafts(
-            [Draft(Channel.EMAIL, Topic.CONFIRMATION, f"o{i}@example.no", f"test:outage:{i}", "en", {"subject": f"m{i}", "text": "t"}, NOW) for i in range(5)],
+        await outbox.insert(
+            [Draft(Channel.EMAIL.value, Topic.CONFIRMATION.value, f"o{i}@example.no", f"test:outage:{i}", "en", {"subject": f"m{i}", "text": "t"}, NOW) for i in range(5)],
             NOW,
         )
     settings = settings_with(
@@ -402,8 +401,8 @@ async def test_smtp_with_tls_and_login(security, tls_files, monkeypatch):
     controller.start()
     try:
         async with write_transaction():
-            await service.insert_drafts(
-                [Draft(Channel.EMAIL, Topic.CONFIRMATION, "tls@example.no", f"test:tls:{security}", "nb", {"subject": "Hei", "text": "Hei på deg"}, NOW)],
+            await outbox.insert(
+                [Draft(Channel.EMAIL.value, Topic.CONFIRMATION.value, "tls@example.no", f"test:tls:{security}", "nb", {"subject": "Hei", "text": "Hei på deg"}, NOW)],
                 NOW,
             )
         settings = settings_with(mail={"backend": "smtp", "port": port, "security": security, "username": "portal", "password": "s3cret"})

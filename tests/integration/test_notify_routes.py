@@ -11,12 +11,13 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from portal.lib import clock
-from portal.lib.db import write_transaction
-from portal.notify import routes, service, worker
-from portal.notify.tables import DevMessage, OutboxMessage
+from portal.notify import routes, service
+from portal.notify.tables import DevMessage
+from portal.outbox import worker
+from portal.outbox.tables import OutboxMessage
 
 from tests.integration.helpers import confirm_with_code, first_free_slot
-from tests.integration.test_notify_support import NOW, clean_outbox, make_booking, settings_with  # noqa: F401
+from tests.integration.test_notify_support import NOW, clean_outbox, enqueue, make_booking, settings_with  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("clean_outbox")
 
@@ -26,8 +27,7 @@ CALLBACK_URL = "https://portal.example/hooks/twilio/status"
 
 async def _confirmed_and_sent(**booking) -> dict:
     booking = await make_booking(**booking)
-    async with write_transaction():
-        await service.enqueue_booking_messages(booking, "confirmation", NOW)
+    await enqueue(booking, "confirmation", NOW)
     while await worker.drain_once(NOW):
         pass
     return booking
@@ -68,8 +68,7 @@ async def test_dev_mailbox_is_gone_without_dev_backends(client, monkeypatch):
 
 async def test_twilio_hook_needs_no_csrf_token_but_a_valid_signature(client, monkeypatch):
     booking = await make_booking(email="")
-    async with write_transaction():
-        await service.enqueue_booking_messages(booking, "cancellation", NOW)
+    await enqueue(booking, "cancellation", NOW)
     await OutboxMessage.update({OutboxMessage.provider_id: "SM" + "1" * 32, OutboxMessage.status: "sent"}, force=True)
     settings = settings_with(sms={"auth_token": AUTH_TOKEN, "status_callback_url": CALLBACK_URL})
     monkeypatch.setattr(routes, "load_settings", lambda: settings)
@@ -92,8 +91,7 @@ async def test_the_embedded_worker_drains_inside_the_app_process(monkeypatch):
     now = clock.now()
     booking = await make_booking(start=now + timedelta(days=2))
     async with worker.lifespan(None):
-        async with write_transaction():
-            await service.enqueue_booking_messages(booking, "confirmation", now)
+        await enqueue(booking, "confirmation", now)
         for _ in range(100):
             if await DevMessage.count() == 2:
                 break

@@ -14,11 +14,16 @@ from urllib.parse import parse_qs
 import pytest
 from twilio.request_validator import RequestValidator
 
+from portal.audit import service as audit
+from portal.audit.domain import system
 from portal.lib.db import write_transaction
-from portal.notify import service, worker
-from portal.notify.tables import DevMessage, OutboxMessage
+from portal.notify import service
+from portal.notify.enqueue import enqueue_code_sms
+from portal.notify.tables import DevMessage
+from portal.outbox import worker
+from portal.outbox.tables import OutboxMessage
 
-from tests.integration.test_notify_support import NOW, clean_outbox, make_booking, settings_with  # noqa: F401
+from tests.integration.test_notify_support import NOW, clean_outbox, enqueue, make_booking, settings_with  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("clean_outbox")
 
@@ -126,8 +131,7 @@ async def _drain_all(now, settings) -> None:
 @pytest.mark.legal("L31")
 async def test_confirmation_sms_goes_through_the_twilio_messages_api(twilio):
     booking = await make_booking(email="")
-    async with write_transaction():
-        await service.enqueue_booking_messages(booking, "confirmation", NOW)
+    await enqueue(booking, "confirmation", NOW)
     await _drain_all(NOW, twilio_settings(twilio))
     (request,) = twilio.requests
     assert request["From"] == "Reservation"  # L31 sender name
@@ -143,18 +147,18 @@ async def test_a_twilio_outage_is_retried_and_a_bad_number_is_parked(twilio):
     good = await make_booking(email="")
     bad = await make_booking(email="", phone="+4741234568")
     async with write_transaction():
-        await service.enqueue_booking_messages(good, "cancellation", NOW)
-        await service.enqueue_booking_messages(bad, "cancellation", NOW)
+        await enqueue(good, "cancellation", NOW)
+        await enqueue(bad, "cancellation", NOW)
     twilio.script = ["error500", "invalid_number"]
     settings = twilio_settings(twilio)
     await _drain_all(NOW, settings)
-    rows = {r["booking"]: r for r in await OutboxMessage.select()}
-    assert rows[good["id"]]["status"] == "pending" and "Twilio 500" in rows[good["id"]]["last_error"]
-    assert rows[bad["id"]]["status"] == "failed" and "21211" in rows[bad["id"]]["last_error"]
+    rows = {r["order_id"]: r for r in await OutboxMessage.select()}
+    assert rows[good["order_id"]]["status"] == "pending" and "Twilio 500" in rows[good["order_id"]]["last_error"]
+    assert rows[bad["order_id"]]["status"] == "failed" and "21211" in rows[bad["order_id"]]["last_error"]
     await _drain_all(NOW + timedelta(hours=1), settings)
-    rows = {r["booking"]: r for r in await OutboxMessage.select()}
-    assert rows[good["id"]]["status"] == "sent" and rows[good["id"]]["attempts"] == 2
-    assert rows[bad["id"]]["attempts"] == 1 and len(twilio.requests) == 3
+    rows = {r["order_id"]: r for r in await OutboxMessage.select()}
+    assert rows[good["order_id"]]["status"] == "sent" and rows[good["order_id"]]["attempts"] == 2
+    assert rows[bad["order_id"]]["attempts"] == 1 and len(twilio.requests) == 3
 
 
 async def test_a_code_sms_tells_twilio_how_long_it_is_worth_sending(twilio):
@@ -162,7 +166,7 @@ async def test_a_code_sms_tells_twilio_how_long_it_is_worth_sending(twilio):
 
     now = clock.now()
     async with write_transaction():
-        await service.enqueue_code_sms("+4741234567", "246810", "nb", now)
+        await enqueue_code_sms("+4741234567", "246810", "nb", now)
     await _drain_all(now, twilio_settings(twilio))
     (request,) = twilio.requests
     assert "246810" in request["Body"] and request["From"] == "Reservation"
@@ -171,8 +175,7 @@ async def test_a_code_sms_tells_twilio_how_long_it_is_worth_sending(twilio):
 
 async def test_status_callbacks_need_a_valid_signature_and_never_go_backwards(twilio, monkeypatch):
     booking = await make_booking(email="")
-    async with write_transaction():
-        await service.enqueue_booking_messages(booking, "cancellation", NOW)
+    await enqueue(booking, "cancellation", NOW)
     settings = twilio_settings(twilio)
     await _drain_all(NOW, settings)
     monkeypatch.setattr(service, "load_settings", lambda: settings)
@@ -182,12 +185,17 @@ async def test_status_callbacks_need_a_valid_signature_and_never_go_backwards(tw
     def callback(status: str) -> dict:
         return {"MessageSid": row["provider_id"], "MessageStatus": status, "AccountSid": ACCOUNT_SID, "To": "+4741234567"}
 
+    actor = system("test")
+    mark = await audit.last_id()
     forged = callback("failed")
-    assert await service.twilio_status(CALLBACK_URL, forged, "bm90IGEgc2lnbmF0dXJl") is False
-    assert await service.twilio_status(CALLBACK_URL, forged, sign(CALLBACK_URL + "?x=1", forged)) is False
+    assert await service.twilio_status(actor, CALLBACK_URL, forged, "bm90IGEgc2lnbmF0dXJl", NOW) is False
+    assert await service.twilio_status(actor, CALLBACK_URL, forged, sign(CALLBACK_URL + "?x=1", forged), NOW) is False
     assert (await OutboxMessage.select(OutboxMessage.delivery_status).first())["delivery_status"] == ""
 
     for status in ("sent", "delivered", "sent", "delivered"):  # late and repeated callbacks
         params = callback(status)
-        assert await service.twilio_status(CALLBACK_URL, params, sign(CALLBACK_URL, params)) is True
+        assert await service.twilio_status(actor, CALLBACK_URL, params, sign(CALLBACK_URL, params), NOW) is True
     assert (await OutboxMessage.select(OutboxMessage.delivery_status).first())["delivery_status"] == "delivered"
+    # One audit entry per change; forged, late and repeated callbacks change nothing and record nothing.
+    entries = await audit.entries(since_id=mark, action="sms.delivery_status")
+    assert [(e["order_id"], e["after"]["delivery_status"]) for e in entries] == [(booking["order_id"], "sent"), (booking["order_id"], "delivered")]

@@ -6,10 +6,10 @@ import datetime
 
 import time_machine
 
-from portal.booking.tables import Booking
 from portal.identity.tables import Customer, CustomerSupplier, PhoneCode
 from portal.lib import clock
-from portal.notify.tables import OutboxMessage
+from portal.orders.tables import Order
+from portal.outbox.tables import OutboxMessage
 from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, first_free_slot, latest_code, send_code
 
 OFFERING = "/s/lunde-radgivning/videokonsultasjon"
@@ -29,7 +29,7 @@ async def _confirm(client, url, token, **extra):
 
 
 async def _confirmed_count() -> int:
-    return await Booking.count().where(Booking.status == "confirmed")
+    return await Order.count().where(Order.state == "confirmed")
 
 
 async def test_a_booking_cannot_be_confirmed_without_the_code(client):
@@ -46,13 +46,13 @@ async def test_the_right_code_confirms_and_creates_the_customer(client):
     url, _ = await _checkout(client)
     done = await confirm_with_code(client, url)
     assert done.status_code == 303
-    booking = await Booking.select().where(Booking.status == "confirmed").first()
-    assert booking["phone"] == PHONE and booking["phone_verified_at"] is not None
+    order = await Order.select().where(Order.state == "confirmed").first()
+    assert order["phone"] == PHONE and order["phone_verified_at"] is not None
     customer = await Customer.select().where(Customer.phone == PHONE).first()
-    assert customer["id"] == booking["customer"] and customer["name"] == VALID_CUSTOMER["name"]
+    assert customer["id"] == order["customer"] and customer["name"] == VALID_CUSTOMER["name"]
     assert await CustomerSupplier.count().where(CustomerSupplier.customer == customer["id"]) == 1
     # The confirmation left through the outbox, in the same transaction.
-    topics = {r["topic"] for r in await OutboxMessage.select(OutboxMessage.topic).where(OutboxMessage.booking == booking["id"])}
+    topics = {r["topic"] for r in await OutboxMessage.select(OutboxMessage.topic).where(OutboxMessage.order_id == order["id"])}
     assert "confirmation" in topics
 
 

@@ -14,7 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from portal.booking.tables import Booking, SlotClaim
+from portal.audit import service as audit
+from portal.capacity.tables import SlotClaim
+from portal.kinds.appointment.tables import Reservation
+from portal.orders.tables import Order, OrderLine
 from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, first_free_slot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -290,7 +293,17 @@ async def test_post_without_a_valid_csrf_token_is_refused_and_writes_nothing(cli
     if token == "other-browser":
         async with AsyncTestClient(app=create_app(), base_url=BASE) as other:
             token = csrf((await other.get(HAIRCUT)).text)
-    before = (await Booking.select().order_by(Booking.id), await SlotClaim.count())
+    async def written() -> tuple:
+        """Everything a booking was (order, lines, reservations) and every claim."""
+        return (
+            await Order.select().order_by(Order.id),
+            await OrderLine.select().order_by(OrderLine.id),
+            await Reservation.select().order_by(Reservation.id),
+            await SlotClaim.count(),
+        )
+
+    before = await written()
+    mark = await audit.last_id()
     for url, data in targets:
         if token is not None:
             data = {**data, "_csrf_token": token}
@@ -298,7 +311,8 @@ async def test_post_without_a_valid_csrf_token_is_refused_and_writes_nothing(cli
         assert response.status_code == 403, (url, response.status_code)
         assert "text/html" in response.headers["content-type"]
         assert "<html" in response.text
-    assert (await Booking.select().order_by(Booking.id), await SlotClaim.count()) == before
+    assert await written() == before
+    assert await audit.entries(since_id=mark) == []
 
 
 async def test_form_token_without_the_cookie_is_refused(client):
@@ -372,7 +386,7 @@ async def test_visitor_cookie_is_signed(client):
     held = await client.post(f"{HAIRCUT}/hold", data={"start": start, "_csrf_token": csrf(page.text)}, follow_redirects=False)
     assert held.status_code == 303
     assert "pv" in set_cookies(held), "a forged visitor cookie is replaced by a fresh signed one"
-    assert await Booking.count().where(Booking.visitor == "forged-visitor-id") == 0
+    assert await Order.count().where(Order.visitor == "forged-visitor-id") == 0
 
 
 # ---------------------------------------------------------------- fragments and caching

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:  # also when run as `pytest` rather than `python -m pytest`
     sys.path.insert(0, str(ROOT))
 
-from portal.catalogue.seed import org_number_check_digit, org_number_is_valid  # noqa: E402
+from portal.demo import org_number_check_digit, org_number_is_valid  # noqa: E402
 
 TODAY = date(2026, 11, 23)  # a Monday
 
@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent(
     import asyncio, json, sys
     from datetime import date
 
-    from portal.catalogue.seed import seed_demo
+    from portal.demo import seed_demo
     from portal.catalogue.tables import (
         DateException, HoursRule, Offering, OfferingResource, Resource, Supplier,
     )
