@@ -5,6 +5,7 @@ from pathlib import Path
 from piccolo.conf.apps import AppConfig
 
 from portal.booking.tables import Booking, ClassSession, SlotClaim
+from portal.documents.tables import Document, DocumentPdf, DocumentSeries, DocumentVoid
 from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
 from portal.notify.tables import DevMessage, OutboxMessage
 from portal.payments.tables import (
@@ -51,6 +52,10 @@ APP_CONFIG = AppConfig(
         MoneyMovement,
         Coupon,
         CouponRedemption,
+        DocumentSeries,
+        Document,
+        DocumentPdf,
+        DocumentVoid,
     ],
     migration_dependencies=[],
     commands=[],
