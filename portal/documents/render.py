@@ -15,6 +15,7 @@ from its id), though it is stored once anyway (`service.render_pending`).
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import threading
@@ -174,24 +175,56 @@ class _Errors(logging.Handler):
             self.messages.append(record.getMessage())
 
 
+_lock = threading.Lock()
+_style: tuple[object, object] | None = None
+
+
+def _stylesheet() -> tuple[object, object]:
+    """documents.css parsed once per process, with the fonts its @font-face rules load."""
+    global _style
+    if _style is None:
+        from weasyprint import CSS
+        from weasyprint.text.fonts import FontConfiguration
+
+        fonts = FontConfiguration()
+        css = CSS(filename=str(TEMPLATES / "documents.css"), url_fetcher=_fetcher(), font_config=fonts)
+        _style = (css, fonts)
+    return _style
+
+
+def forget_stylesheet() -> None:
+    """Parse the stylesheet and load the fonts again at the next rendering (tests)."""
+    global _style
+    with _lock:
+        _style = None
+
+
+atexit.register(forget_stylesheet)  # let WeasyPrint release its fonts before the interpreter goes
+
+
 def pdf_bytes(document: IssuedDocument) -> bytes:
     """Render the document (its void copy when it is void) as PDF/UA-1 bytes.
     Raises RenderError when anything it needs is missing."""
     from weasyprint import HTML
     from weasyprint.urls import FatalURLFetchingError
 
+    global _style
     variant = "void" if document.void else "issued"
     identifier = hashlib.sha256(f"portal-document:{document.id}:{variant}".encode()).hexdigest()[:32].encode()
     errors = _Errors()
     logger = logging.getLogger("weasyprint")
-    logger.addHandler(errors)
-    try:
-        html = HTML(string=html_of(document), base_url=TEMPLATES.as_uri() + "/", url_fetcher=_fetcher())
-        pdf = html.write_pdf(pdf_variant="pdf/ua-1", pdf_identifier=identifier)
-    except FatalURLFetchingError as exc:  # a BaseException in WeasyPrint: make it an ordinary error
-        raise RenderError(str(exc.__cause__ or exc)) from exc
-    finally:
-        logger.removeHandler(errors)
-    if errors.messages:
-        raise RenderError("; ".join(errors.messages))
+    with _lock:
+        logger.addHandler(errors)
+        try:
+            css, fonts = _stylesheet()
+            html = HTML(string=html_of(document), base_url=TEMPLATES.as_uri() + "/", url_fetcher=_fetcher())
+            pdf = html.write_pdf(stylesheets=[css], font_config=fonts, pdf_variant="pdf/ua-1", pdf_identifier=identifier)
+        except FatalURLFetchingError as exc:  # a BaseException in WeasyPrint: make it an ordinary error
+            _style = None
+            raise RenderError(str(exc.__cause__ or exc)) from exc
+        finally:
+            logger.removeHandler(errors)
+        if errors.messages:
+            _style = None  # what failed to load is tried again next time
+            raise RenderError("; ".join(errors.messages))
     return pdf

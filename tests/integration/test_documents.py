@@ -556,8 +556,9 @@ async def test_an_attachment_renders_what_is_not_rendered_yet(supplier):
 
 async def test_a_failed_rendering_is_temporary_stores_nothing_and_is_retried(supplier, monkeypatch):
     doc = await issue(receipt_draft(supplier))
-    # A realistic failure: the fonts cannot be read (fonts-dejavu-core missing).
+    # A realistic failure: the fonts cannot be read (fonts-dejavu-core missing) in a fresh worker.
     monkeypatch.setattr(rendering, "ALLOWED_DIRS", (rendering.TEMPLATES.resolve(),))
+    rendering.forget_stylesheet()
     with pytest.raises(service.RenderFailed) as failed:
         await service.render(doc.id)
     assert failed.value.permanent is False
