@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("PORTAL_SECRET_KEY", "bench-secret-key-not-for-production")
 
-from portal.documents.domain import (  # noqa: E402
+from portal.documents.domain import (
     Buyer,
     Draft,
     IssuedDocument,
@@ -37,8 +37,8 @@ from portal.documents.domain import (  # noqa: E402
     snapshot_of,
     vat_per_rate,
 )
-from portal.documents.render import pdf_bytes  # noqa: E402
-from portal.lib.money import split_vat  # noqa: E402
+from portal.documents.render import pdf_bytes
+from portal.lib.money import split_vat
 
 GOAL_MS = 300.0
 GOAL_BYTES = 60 * 1024
@@ -48,9 +48,15 @@ def typical_receipt(language: str) -> IssuedDocument:
     def line(description: str, quantity: int, unit_ore: int, rate_bp: int) -> Line:
         gross = quantity * unit_ore
         split = split_vat(gross, rate_bp)
-        return Line(description, quantity, unit_ore, gross, rate_bp, split.vat_ore, split.net_ore, date(2026, 12, 3), "Saks og Stil, Oslo")
+        return Line(
+            description, quantity, unit_ore, gross, rate_bp, split.vat_ore, split.net_ore, date(2026, 12, 3), "Saks og Stil, Oslo"
+        )
 
-    lines = (line("Herreklipp", 1, 549_00, 2500), line("Hårvoks 100 ml", 2, 199_00, 2500), line("Kaffe og kanelbolle", 1, 65_00, 1500))
+    lines = (
+        line("Herreklipp", 1, 549_00, 2500),
+        line("Hårvoks 100 ml", 2, 199_00, 2500),
+        line("Kaffe og kanelbolle", 1, 65_00, 1500),
+    )
     total = sum(item.gross_ore for item in lines)
     draft = Draft(
         kind=Kind.RECEIPT,
@@ -58,7 +64,15 @@ def typical_receipt(language: str) -> IssuedDocument:
         order_id=1,
         language=language,
         seller=Seller(
-            "Saks og Stil Grünerløkka AS", "923456789", "AS", True, "Thorvald Meyers gate 12", "0555", "Oslo", "+4722334455", "post@saksogstil.no"
+            "Saks og Stil Grünerløkka AS",
+            "923456789",
+            "AS",
+            True,
+            "Thorvald Meyers gate 12",
+            "0555",
+            "Oslo",
+            "+4722334455",
+            "post@saksogstil.no",
         ),
         buyer=Buyer("Kari Nordmann", "+4741234567", "kari@example.no"),
         order_reference="SG-4F7K2",

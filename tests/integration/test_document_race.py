@@ -110,7 +110,9 @@ async def _handle(index: int, task: dict, barrier):
         from portal.lib.db import engine
 
         id_column = "SERIAL PRIMARY KEY" if _is_postgres(os.environ["DATABASE_URL"]) else "INTEGER PRIMARY KEY"
-        await engine().run_ddl(f"CREATE TABLE IF NOT EXISTS naive_receipt (id {id_column}, supplier_id INTEGER NOT NULL, number INTEGER NOT NULL)")
+        await engine().run_ddl(
+            f"CREATE TABLE IF NOT EXISTS naive_receipt (id {id_column}, supplier_id INTEGER NOT NULL, number INTEGER NOT NULL)"
+        )
         return None
     if task["kind"] == "naive-drop":
         from portal.lib.db import engine
@@ -163,7 +165,9 @@ async def _naive_many(task: dict, line_up) -> list[int]:
 
     taken = []
     for _ in range(task["count"]):
-        rows = await Document.raw("SELECT COALESCE(MAX(number), 0) + 1 AS next FROM naive_receipt WHERE supplier_id = {}", task["supplier"])
+        rows = await Document.raw(
+            "SELECT COALESCE(MAX(number), 0) + 1 AS next FROM naive_receipt WHERE supplier_id = {}", task["supplier"]
+        )
         number = rows[0]["next"]
         await line_up()
         async with write_transaction():
@@ -184,7 +188,8 @@ class Racers:
         self.outbox = context.Queue()
         self.inboxes = [context.Queue() for _ in range(count)]
         self.processes = [
-            context.Process(target=_racer, args=(url, i, self.barrier, self.inboxes[i], self.outbox), daemon=True) for i in range(count)
+            context.Process(target=_racer, args=(url, i, self.barrier, self.inboxes[i], self.outbox), daemon=True)
+            for i in range(count)
         ]
         for process in self.processes:
             process.start()
@@ -254,11 +259,11 @@ def racers(request, tmp_path_factory):
         admin = _admin_url()
         try:
             asyncio.run(_recreate_pg_database(admin, PG_RACE_DB))
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             pytest.skip(f"PostgreSQL not reachable at {admin} (set PORTAL_RACE_PG_URL): {exc!r}")
         url = _with_database(admin, PG_RACE_DB)
         reset_database(url)
-        drop = lambda: asyncio.run(_recreate_pg_database(admin, PG_RACE_DB, create=False))  # noqa: E731
+        drop = lambda: asyncio.run(_recreate_pg_database(admin, PG_RACE_DB, create=False))
     pool = Racers(url)
     try:
         yield pool
@@ -309,5 +314,7 @@ def test_parallel_receipts_are_numbered_1_to_n_without_gaps_or_duplicates(racers
         assert state["numbers"][supplier] == committed, "the database holds exactly the committed numbers"
         assert state["last"][supplier] == len(committed), "the series stands at the last number given out"
     # A rolled-back number was given to a later transaction: nothing is lost, nothing skipped.
-    reused = {(o["supplier"], o["number"]) for o in rolled_back} & {(o["supplier"], o["number"]) for o in outcomes if o["committed"]}
+    reused = {(o["supplier"], o["number"]) for o in rolled_back} & {
+        (o["supplier"], o["number"]) for o in outcomes if o["committed"]
+    }
     assert reused or all(o["number"] > state["last"][o["supplier"]] for o in rolled_back)
