@@ -14,6 +14,7 @@ from portal.catalogue.tables import (
     Resource,
     Supplier,
 )
+from portal.documents.tables import Document, DocumentPdf, DocumentSeries, DocumentVoid
 from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
 from portal.kinds.appointment.tables import Reservation
 from portal.kinds.giftcard.tables import GiftCardOffer
@@ -66,6 +67,10 @@ APP_CONFIG = AppConfig(
         GiftCardEntry,
         GiftCardMiss,
         GiftCardOffer,
+        DocumentSeries,
+        Document,
+        DocumentPdf,
+        DocumentVoid,
     ],
     migration_dependencies=[],
     commands=[],
