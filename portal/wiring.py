@@ -5,6 +5,7 @@ the app (portal.app), the worker (`portal worker`) and the tests call
 
 from __future__ import annotations
 
+from portal.documents.handler import document_handler
 from portal.kinds.appointment import routes as appointment_routes
 from portal.kinds.appointment.kind import KIND as APPOINTMENT
 from portal.kinds.giftcard import routes as giftcard_routes
@@ -29,6 +30,7 @@ def configure() -> None:
     handlers.register("email", email_handler)
     handlers.register("sms", sms_handler)
     handlers.register("payment", payment_handler)
+    handlers.register("document", document_handler)
     kinds.register(APPOINTMENT)
     kinds.register(GIFTCARD)
     ports.plug(PaymentNews())

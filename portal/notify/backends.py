@@ -25,6 +25,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr
 
+from portal.documents import service as documents
 from portal.lib import clock
 from portal.notify.domain import SMS_SENDER, Channel, message_id, sms_allowed
 from portal.notify.tables import DevMessage
@@ -84,7 +85,24 @@ def _text_part(text: str, subtype: str) -> MIMEText:
     return MIMEText(text, subtype, UTF8_QP)
 
 
-def build_email(row: dict, mail: MailSettings) -> Message:
+async def attachments_for(row: dict) -> list:
+    """The documents an email carries (portal.documents), as (filename, type,
+    bytes); a PDF not rendered yet makes the email wait (a temporary failure)."""
+    wanted = [a for a in (_payload(row).get("attachments") or []) if isinstance(a, dict) and a.get("document_id")]
+    if not wanted:
+        return []
+    files = []
+    for item in wanted:
+        try:
+            files.append(await documents.attachment(int(item["document_id"])))
+        except documents.DocumentNotFound as exc:
+            raise SendError(f"attachment: no document {exc}", permanent=True) from exc
+        except documents.RenderFailed as exc:
+            raise SendError(f"attachment not ready: {exc}") from exc
+    return files
+
+
+def build_email(row: dict, mail: MailSettings, files: list | None = None) -> Message:
     """The MIME message for an outbox row; byte-for-byte the same on every try
     (stable Message-ID, Date from the row's creation, fixed boundaries).
 
@@ -92,6 +110,7 @@ def build_email(row: dict, mail: MailSettings) -> Message:
       multipart/alternative
         text/plain; text/html; text/calendar; method=REQUEST|CANCEL (when the row has a calendar file)
       application/ics attachment booking-<ref>.ics (the same file, for clients that ignore the inline part)
+      application/pdf attachments (receipts, gift cards: `files`, from `attachments_for`)
 
     Built with the classic (compat32) MIME classes: several times cheaper than
     EmailMessage's header registry, which dominated a worker's CPU time.
@@ -108,11 +127,21 @@ def build_email(row: dict, mail: MailSettings) -> Message:
         calendar = MIMEText(payload["ics"], "calendar", "utf-8")  # base64: keeps the file's CRLF exactly
         calendar.set_param("method", payload.get("ics_method", "REQUEST"))
         body.attach(calendar)
+    parts = []
+    if payload.get("ics"):
         attachment = MIMEApplication(payload["ics"].encode("utf-8"), "ics")
         attachment.add_header("Content-Disposition", "attachment", filename=payload.get("ics_filename", "booking.ics"))
+        parts.append(attachment)
+    for file in files or ():
+        subtype = file.content_type.split("/", 1)[1] if "/" in file.content_type else "octet-stream"
+        pdf = MIMEApplication(file.content, subtype)
+        pdf.add_header("Content-Disposition", "attachment", filename=file.filename)
+        parts.append(pdf)
+    if parts:
         mixed = MIMEMultipart("mixed")
         mixed.attach(body)
-        mixed.attach(attachment)
+        for part in parts:
+            mixed.attach(part)
         body = mixed
     msg = body
     msg["Subject"] = _header(payload.get("subject", ""))
@@ -149,7 +178,7 @@ class DevEmail:
         self.mail = mail
 
     async def send(self, row: dict) -> str:
-        msg = build_email(row, self.mail)
+        msg = build_email(row, self.mail, await attachments_for(row))
         payload = _payload(row)
         inserted = await DevMessage.insert(
             DevMessage(
@@ -200,7 +229,7 @@ class SmtpEmail:
         if self._down:
             # The server did not answer for an earlier row of this batch: don't wait on it again.
             raise SendError(self._down)
-        msg = build_email(row, self.mail)
+        msg = build_email(row, self.mail, await attachments_for(row))
         try:
             if self._client is None:
                 try:

@@ -83,8 +83,10 @@ class Kind(Protocol):
     async def held_until(self, order: dict, until: datetime) -> None:
         """The order's hold now lasts until `until` (the customer is paying)."""
 
-    async def paid(self, order: dict, now: datetime) -> None:
-        """Money for the order was taken (inside the transaction that records it)."""
+    async def paid(self, order: dict, now: datetime, receipt: object | None) -> bool:
+        """Money for the order was taken (inside the transaction that records
+        it; `receipt` is its issued receipt). True when the kind has sent the
+        receipt to the customer itself (with what it delivers)."""
 
     async def messages(self, order: dict, topic: str, now: datetime, *, dedupe_suffix: str = "") -> list:
         """The outbox drafts (portal.outbox.domain.Draft) an order event causes:

@@ -119,6 +119,9 @@ async def queue_messages(order: dict, topic: str, now: datetime, *, dedupe_suffi
     after_commit(outbox.wake)
 
 
-async def paid(order: dict, now: datetime) -> None:
+async def paid(order: dict, now: datetime, receipt: object | None = None) -> bool:
+    """Money was taken: each kind does its part. True when a kind sent the receipt itself."""
+    sent = False
     for k in await _kinds(order):
-        await k.paid(order, now)
+        sent |= bool(await k.paid(order, now, receipt))
+    return sent

@@ -13,7 +13,8 @@ from portal.payments import domain as payment_rules
 from portal.payments import service as payments
 from portal.payments.domain import Ledger, Outcome, PaymentState
 from portal.payments.pricing import Means
-from portal.sales import lifecycle
+from portal.payments.tables import MoneyMovement
+from portal.sales import lifecycle, receipts
 
 
 async def confirm_paid(order_id: int, now: datetime) -> dict | None:
@@ -93,11 +94,18 @@ class PaymentNews:
         return True
 
     async def money_moved(self, order_id: int, movement: dict, now: datetime) -> None:
+        """A capture gets its receipt, a refund its credit note, in this transaction (L13, L16)."""
         order = await orders.get(order_id)
+        movement = await MoneyMovement.select().output(load_json=True).where(MoneyMovement.id == movement["id"]).first()
+        document = await receipts.for_movement(order, movement, now)
         if movement["kind"] == "capture":
-            await lifecycle.paid(order, now)
+            sent = await lifecycle.paid(order, now, document)
+            if document is not None and not sent:
+                await receipts.email(order, document, now)
             if order["state"] == OrderState.CONFIRMED.value and await _delivered_when_paid(order_id):
                 await lifecycle.end(order_id, OrderEvent.COMPLETE, now)
+        elif document is not None:
+            await receipts.email(order, document, now)
 
     async def payment_problem(self, order_id: int, dedupe_suffix: str, now: datetime) -> None:
         order = await orders.get(order_id)

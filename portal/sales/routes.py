@@ -16,6 +16,8 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from portal.audit import domain as actors
+from portal.documents import service as documents
+from portal.documents.render import filename_of
 from portal.identity import service as identity
 from portal.identity.domain import Refusal
 from portal.legal.cancellation import cancellation_terms_text
@@ -35,7 +37,7 @@ from portal.payments.coupons import normalise_code
 from portal.payments.domain import PaymentState
 from portal.payments.pricing import Means, Quote
 from portal.payments.vipps.client import VippsError
-from portal.sales import checkout, settlement
+from portal.sales import checkout, receipts, settlement
 from portal.sales.forms import parse_checkout
 from portal.settings import load as load_settings
 from portal.web.render import language_of, page
@@ -317,7 +319,49 @@ async def order_page(request: Request, token: str, new: str | None = None) -> ob
         price=price,
         payment=payment,
         may_cancel=await settlement.may_cancel(order, now),
+        documents=await _documents(order),
         **_page_context(c),
+    )
+
+
+#: What each kind of document is called in lists.
+DOCUMENT_LABELS = {"receipt": N_("Receipt"), "credit_note": N_("Credit note"), "giftcard": N_("Gift card")}
+
+
+async def _documents(order: dict) -> list[dict]:
+    """The order's documents for its page: ready to download, or being prepared."""
+    listed = []
+    for d in await receipts.of_order(order):
+        listed.append(
+            {
+                "id": d.id,
+                "label": DOCUMENT_LABELS[d.kind.value],
+                "number": d.number if d.number is not None else (d.code_last4 and f"…{d.code_last4}"),
+                "issued_at": d.issued_at,
+                "ready": await documents.stored_pdf(d.id) is not None,
+                "void": d.void is not None,
+            }
+        )
+    return listed
+
+
+@get("/b/{token:str}/documents/{document_id:int}.pdf", name="order_document")
+async def order_document(request: Request, token: str, document_id: int) -> object:
+    """One of the order's documents as its stored PDF (the same bytes every
+    time); while the worker has not rendered it yet, a page that says so."""
+    order = await orders.by_manage_token(token)
+    if order is None:
+        raise NotFoundException()
+    found = next((d for d in await receipts.of_order(order) if d.id == document_id), None)
+    if found is None:
+        raise NotFoundException()
+    content = await documents.pdf_of(document_id)
+    if content is None:
+        return page(request, "pages/sales/preparing.html", status_code=202, order=order, headers={"Retry-After": "5"})
+    return Response(
+        content=content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename_of(found)}"', "Cache-Control": "private, max-age=3600"},
     )
 
 
@@ -568,6 +612,7 @@ ROUTES = [
     checkout_page,
     confirm_order,
     order_page,
+    order_document,
     order_messages,
     cancel_page,
     cancel_order,

@@ -16,6 +16,7 @@ from portal.orders.domain import OrderEvent, OrderState
 from portal.payments import domain as payment_rules
 from portal.payments import service as payments
 from portal.payments.domain import Outcome
+from portal.sales import receipts
 from portal.sales.lifecycle import NotAllowed, end
 from portal.settings import load as load_settings
 
@@ -44,6 +45,11 @@ async def _end(actor: Actor, action: str, order: dict, event: OrderEvent, outcom
     ended = await end(order["id"], event, now)
     if outcome is not None:
         await payments.plan_for_order(order["id"], outcome, now)
+    if outcome is Outcome.DELIVERED:
+        # Paid on site, partly with a gift card: the receipt for the card's part (L13, L21).
+        document = await receipts.for_gift_card_part(ended, now)
+        if document is not None:
+            await receipts.email(ended, document, now)
     await record(
         actor, action, now=now, order_id=order["id"], supplier_id=order["supplier"],
         before={"state": order["state"]}, after={"state": ended["state"], **after},

@@ -119,8 +119,8 @@ class Appointment:
             (Reservation.order == order["id"]) & (Reservation.status == ReservationStatus.HELD.value)
         )
 
-    async def paid(self, order: dict, now: datetime) -> None:
-        return None
+    async def paid(self, order: dict, now: datetime, receipt: object | None) -> bool:
+        return False
 
     async def messages(self, order: dict, topic: str, now: datetime, *, dedupe_suffix: str = "") -> list:
         from portal.catalogue.tables import Offering, Supplier

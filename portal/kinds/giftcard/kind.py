@@ -12,6 +12,7 @@ from portal.orders.domain import OrderState
 from portal.orders.kinds import LineView
 from portal.outbox import service as outbox
 from portal.payments import giftcard_store
+from portal.sales import receipts
 from portal.settings import load as load_settings
 
 
@@ -60,11 +61,12 @@ class GiftCardKind:
     async def held_until(self, order: dict, until: datetime) -> None:
         return None
 
-    async def paid(self, order: dict, now: datetime) -> None:
-        """The money is taken: issue the cards and send them."""
+    async def paid(self, order: dict, now: datetime, receipt: object | None) -> bool:
+        """The money is taken: issue the cards, each as a PDF, and send them
+        (the buyer's email also carries the receipt)."""
         issued = [c for c in await service.issue_cards(order, now) if c.code is not None]
         if not issued:
-            return
+            return False
         cards = []
         for card in issued:
             row = await giftcard_store.card(card.card_id)
@@ -82,7 +84,13 @@ class GiftCardKind:
                     "deliver_on": datetime.fromisoformat(d["deliver_on"]).date() if d.get("deliver_on") else None,
                 }
             )
-        await outbox.insert(messages.drafts(order, cards, base_url=load_settings().base_url, now=now), now)
+        faces = {card["card_id"]: await receipts.gift_card_face(order, card, now) for card in cards}
+        attachments = [receipts.attachment_of(receipt)] if receipt is not None else []
+        attachments += [receipts.attachment_of(face) for face in faces.values()]
+        gifts = {card_id: receipts.attachment_of(face) for card_id, face in faces.items()}
+        drafts = messages.drafts(order, cards, base_url=load_settings().base_url, now=now, attachments=attachments, gift_attachments=gifts)
+        await outbox.insert(drafts, now)
+        return bool(order["email"])
 
     async def messages(self, order: dict, topic: str, now: datetime, *, dedupe_suffix: str = "") -> list:
         # The cards themselves are the message (sent when they are issued, `paid`).
