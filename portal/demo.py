@@ -508,6 +508,7 @@ YOGA = Sup(
 )
 
 APARTMENTS = Sup(
+    payment_methods=("vipps",),  # its gift cards are sold online; stays cannot be booked yet
     slug="nordlys-leiligheter-tromso",
     name="Nordlys Leiligheter",
     legal_name="Nordlys Leilighetshotell AS",

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from portal.audit.service import query, step
 from portal.documents import render as rendering
 from portal.documents.domain import (
     KIND_RULES,
@@ -142,6 +143,7 @@ async def _next_number(supplier_id: int) -> int:
     return rows[0]["last"]
 
 
+@step
 async def issue(draft: Draft, *, now: datetime, enqueue: Enqueue | None = None) -> IssuedDocument:
     """Issue `draft` now: give it the next number of its supplier's series (for
     receipts and credit notes), freeze its snapshot and insert it, inside the
@@ -216,6 +218,7 @@ async def _credited_ore(receipt_id: int) -> int:
     return sum(row["snapshot"]["total_ore"] for row in rows)
 
 
+@step
 async def void(document_id: int, *, reason: str, actor: str, now: datetime, enqueue: Enqueue | None = None) -> IssuedDocument:
     """Make a document void (makulert): an appended row, the document itself
     unchanged; its PDF from then on is the copy marked void (rendered by the
@@ -245,6 +248,7 @@ async def void(document_id: int, *, reason: str, actor: str, now: datetime, enqu
 # ---------------------------------------------------------------- reading
 
 
+@query
 async def get(document_id: int) -> IssuedDocument | None:
     row = await Document.select().where(Document.id == document_id).output(load_json=True).first()
     if row is None:
@@ -253,6 +257,7 @@ async def get(document_id: int) -> IssuedDocument | None:
     return IssuedDocument.from_row(row, voided)
 
 
+@query
 async def documents_of_order(order_id: int) -> list[IssuedDocument]:
     """Every document of an order, oldest first (voids included, marked)."""
     rows = await Document.select().where(Document.order_id == order_id).order_by(Document.id).output(load_json=True)
@@ -262,6 +267,7 @@ async def documents_of_order(order_id: int) -> list[IssuedDocument]:
     return [IssuedDocument.from_row(row, voids.get(row["id"])) for row in rows]
 
 
+@query
 async def numbers_of_supplier(supplier_id: int) -> list[int]:
     """The supplier's bookkeeping numbers in use, ascending (for checks and reports)."""
     rows = (
@@ -276,6 +282,7 @@ def _variant(document: IssuedDocument) -> str:
     return VOID if document.void else ISSUED
 
 
+@query
 async def stored_pdf(document_id: int) -> StoredPdf | None:
     """What is stored for the document's current variant (without the bytes)."""
     document = await get(document_id)
@@ -291,6 +298,7 @@ async def stored_pdf(document_id: int) -> StoredPdf | None:
     return StoredPdf(document_id, _variant(document), row["sha256"], row["size"], row["rendered_at"], created=False)
 
 
+@query
 async def pdf_of(document_id: int) -> bytes | None:
     """The stored PDF (the void copy once void); None while it is being prepared
     (or when there is no such document)."""
@@ -365,6 +373,7 @@ async def handle(payload: Mapping[str, Any]) -> str:
     return await render(int(payload["document_id"]))
 
 
+@query
 async def attachment(document_id: int) -> Attachment:
     """(filename, content type, bytes) for an email attachment. Runs in the
     worker: renders the PDF first if it is not stored yet.

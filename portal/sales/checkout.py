@@ -195,6 +195,7 @@ async def payable(c: Checkout, means: Means, now: datetime, language: str) -> Pa
         )
         if evaluation.refusal is None:
             card_ore, card_code, balance = evaluation.allowance_ore, giftcards.masked(evaluation.card.code_last4), evaluation.card.balance_ore
+            discount += _waived(evaluation.card, before_card.total_ore)
         else:
             card_error = evaluation.message.text(language)
     return Payable(
@@ -206,6 +207,15 @@ async def payable(c: Checkout, means: Means, now: datetime, language: str) -> Pa
 
 
 # ---------------------------------------------------------------- small steps
+
+
+def _waived(card: giftcards.Card, line_ore: int) -> int:
+    """A service card pays its service in full even if the price has risen
+    since it was bought: the rise is given off the line (a discount), so the
+    card's value is what it pays and the VAT is on what was paid (L21)."""
+    if card.kind is not giftcards.CardKind.SERVICE:
+        return 0
+    return giftcards.service_cover(card.balance_ore, line_ore).waived_ore
 
 
 def phone_is_verified(order: dict, phone: str) -> bool:
@@ -358,6 +368,8 @@ async def _take_details(c: Checkout, order: dict, s: Submission, consent_texts: 
             raise GiftCardRefusedAtSubmit(refused.message) from None
         found = await giftcard_store.card_by_code(order["giftcard_code"])
         card_code = giftcards.masked(found.code_last4) if found else None
+        if found is not None and found.kind is giftcards.CardKind.SERVICE:
+            discount += before_card.total_ore - card_ore  # the price rise since the card was bought
     else:
         # A card used on an earlier submit (sent to Vipps, then removed): its value comes back.
         await giftcard_store.restore(order["id"], now)

@@ -99,7 +99,8 @@ async def for_movement(order: dict, movement: dict, now: datetime) -> docs.Issue
     language = order["language"] or "nb"
     day, place = await _delivery(order)
     amount = movement["amount_ore"]
-    key = f"movement:{movement['id']}"
+    # Keyed by what caused it (ids alone could repeat on SQLite after rows are deleted).
+    key = f"movement:{movement['id']}:{order['reference']}"
     if movement["kind"] == "capture":
         if movement["reason"] in FEE_LINES:
             what = ", ".join(line.description for line in quote.lines)
@@ -161,12 +162,12 @@ async def gift_card_face(order: dict, card: dict, now: datetime) -> docs.IssuedD
         code=card["code"],
         valid_until=last_day,
         terms=terms,
-        value_ore=card["value_ore"],
+        value_ore=None if card.get("service_title") else card["value_ore"],
         service=card.get("service_title") or "",
         recipient_name=card.get("recipient_name") or "",
         message=card.get("message") or "",
     )
-    draft = _draft(order, docs.Kind.GIFTCARD, (), (), f"giftcard:{card['card_id']}", giftcard=face)
+    draft = _draft(order, docs.Kind.GIFTCARD, (), (), f"giftcard:{card['card_id']}:{order['reference']}:{card['code'][-4:]}", giftcard=face)
     return await _issue(order, draft, now)
 
 

@@ -23,6 +23,8 @@ from portal.documents import service
 from portal.documents.domain import InvalidDocument, Kind, PaymentPart
 from portal.documents.tables import Document, DocumentPdf, DocumentSeries, DocumentVoid
 from portal.lib import clock
+from portal.audit.domain import system
+from portal.audit.service import USE_CASES, AuditError, acting, use_case
 from portal.lib.db import write_transaction
 from tests.conftest import DATABASE_URL, IS_POSTGRES
 from tests.document_drafts import (
@@ -41,8 +43,18 @@ def supplier():
     return fresh_supplier_id()
 
 
+def acting_now():
+    """Documents are issued by a use case (the money's); here, an ad-hoc one."""
+    return acting(system("test"), "test.documents", now=clock.now())
+
+
+async def void(document_id, **kwargs):
+    async with acting_now():
+        return await service.void(document_id, **kwargs)
+
+
 async def issue(draft, **kwargs):
-    async with write_transaction():
+    async with acting_now():
         return await service.issue(draft, now=clock.now(), **kwargs)
 
 
@@ -79,7 +91,7 @@ async def test_receipts_and_credit_notes_share_one_series_per_supplier():
 async def test_a_rolled_back_transaction_leaves_no_gap(supplier):
     await issue(receipt_draft(supplier))
     with pytest.raises(RuntimeError, match="payment failed"):
-        async with write_transaction():
+        async with acting_now():
             doc = await service.issue(receipt_draft(supplier), now=clock.now())
             assert doc.number == 2
             raise RuntimeError("payment failed after the receipt was issued")
@@ -93,7 +105,7 @@ async def test_a_refused_draft_uses_no_number_even_if_the_caller_commits_anyway(
     receipt = await issue(receipt_draft(supplier))
     too_much = credit_draft(receipt_draft(supplier), receipt.id, lines=receipt_draft(supplier).lines)
     await issue(too_much)  # the whole receipt: allowed once
-    async with write_transaction():
+    async with acting_now():
         with pytest.raises(InvalidDocument, match="exceed"):
             await service.issue(credit_draft(receipt_draft(supplier), receipt.id), now=clock.now())
         # the caller swallowed the error and commits: the number taken inside issue() is rolled back
@@ -102,8 +114,17 @@ async def test_a_refused_draft_uses_no_number_even_if_the_caller_commits_anyway(
 
 
 async def test_issue_runs_only_inside_the_callers_transaction(supplier):
-    with pytest.raises(service.NotInTransaction):
+    @use_case("test.documents_without_a_transaction", transaction=False)
+    async def outside(actor):
         await service.issue(receipt_draft(supplier), now=clock.now())
+
+    try:
+        with pytest.raises(service.NotInTransaction):
+            await outside(system("test"))
+        with pytest.raises(AuditError):  # and no one issues one outside a use case at all
+            await service.issue(receipt_draft(supplier), now=clock.now())
+    finally:
+        USE_CASES.pop("test.documents_without_a_transaction", None)
     assert await service.numbers_of_supplier(supplier) == []
 
 
@@ -141,7 +162,7 @@ async def test_the_render_job_is_written_with_the_document_or_not_at_all(supplie
 async def _document_with_pdf_and_void(supplier):
     doc = await issue(receipt_draft(supplier))
     await service.render_pending(doc.id)
-    await service.void(doc.id, reason="Feil kunde", actor="staff:1", now=clock.now())
+    await void(doc.id, reason="Feil kunde", actor="staff:1", now=clock.now())
     return doc
 
 
@@ -410,7 +431,7 @@ async def test_a_credit_note_never_credits_more_than_the_receipt_or_another_supp
         await issue(credit_draft(receipt_draft(other), receipt.id))
     assert await service.numbers_of_supplier(other) == []
     voided = await issue(receipt_draft(supplier))
-    await service.void(voided.id, reason="Feil", actor="staff:1", now=clock.now())
+    await void(voided.id, reason="Feil", actor="staff:1", now=clock.now())
     with pytest.raises(InvalidDocument, match="void receipt"):
         await issue(credit_draft(receipt_draft(supplier), voided.id))
     assert await service.numbers_of_supplier(supplier) == [1, 2, 3, 4]
@@ -590,7 +611,7 @@ async def test_a_void_receipt_stays_marked_makulert(supplier):
         jobs.append(job)
 
     doc, original = await rendered(receipt_draft(supplier))
-    voided = await service.void(doc.id, reason="Registrert på feil kunde", actor="staff:7", now=clock.now(), enqueue=enqueue)
+    voided = await void(doc.id, reason="Registrert på feil kunde", actor="staff:7", now=clock.now(), enqueue=enqueue)
     assert voided.void is not None and voided.void.actor == "staff:7"
     assert [(j.document_id, j.variant) for j in jobs] == [(doc.id, "void")]
     assert voided.number == doc.number and voided.lines == doc.lines, "the document itself is unchanged"
@@ -606,7 +627,7 @@ async def test_a_void_receipt_stays_marked_makulert(supplier):
     )
     assert [(r["variant"], bytes(r["content"]) == original) for r in stored] == [("issued", True), ("void", False)]
     with pytest.raises(service.AlreadyVoid):
-        await service.void(doc.id, reason="igjen", actor="staff:7", now=clock.now())
+        await void(doc.id, reason="igjen", actor="staff:7", now=clock.now())
     (listed,) = [d for d in await service.documents_of_order(4242) if d.id == doc.id]
     assert listed.void is not None
     assert (await issue(receipt_draft(supplier))).number == doc.number + 1, "a void number is never reused"
@@ -614,7 +635,7 @@ async def test_a_void_receipt_stays_marked_makulert(supplier):
 
 async def test_a_void_receipt_in_english_says_makulert_too(supplier):
     doc = await issue(receipt_draft(supplier, language="en"))
-    await service.void(doc.id, reason="Wrong customer", actor="staff:7", now=clock.now())
+    await void(doc.id, reason="Wrong customer", actor="staff:7", now=clock.now())
     await service.render(doc.id)
     text = pdf_text(await service.pdf_of(doc.id))
     assert "VOID (MAKULERT)" in text and "This document is void" in text

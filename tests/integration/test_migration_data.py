@@ -184,17 +184,46 @@ def _booking(bid, ref, *, status, means, start, supplier, offering, resource, cu
     return (f"INSERT INTO booking ({BOOKING_COLUMNS}) VALUES ({', '.join('?' * len(args))})", args)
 
 
+def _catalogue(db: OldDatabase) -> tuple[int, int, int, int]:
+    """The salon as the code before orders seeded it: supplier, a stylist
+    working every day 08–20, the men's haircut, the VELKOMMEN10 coupon."""
+    from datetime import time
+
+    supplier, = db.one(
+        "INSERT INTO supplier (slug, name, legal_name, org_number, company_form, vat_registered, category, street, postcode, town, phone, "
+        "email, description, terms, payment_methods, active, created_at) VALUES (?, ?, ?, ?, 'AS', ?, 'hair', ?, ?, ?, ?, ?, '', '', ?, ?, ?) RETURNING id",
+        "saks-og-stil-grunerlokka", "Saks & Stil", "Saks og Stil Grünerløkka AS", "924173084", True, "Olaf Ryes plass 7", "0552", "Oslo",
+        "+4722350417", "post@saksogstil.eksempel.no", ["vipps", "onsite"], True, NOW - timedelta(days=30),
+    )
+    resource, = db.one("INSERT INTO resource (supplier, name, title, active) VALUES (?, ?, ?, ?) RETURNING id", supplier, "Ingrid", "Frisør", True)
+    for weekday in range(7):
+        start, end = (time(8, 0), time(20, 0))
+        if not IS_POSTGRES:
+            start, end = start.isoformat(), end.isoformat()
+        db.run([("INSERT INTO hours_rule (resource, weekday, start, \"end\", is_break) VALUES (?, ?, ?, ?, ?)", (resource, weekday, start, end, False))])
+    offering, = db.one(
+        "INSERT INTO offering (supplier, slug, kind, title, description, price_ore, vat_rate_bp, duration_min, buffer_before_min, buffer_after_min, "
+        "step_min, capacity, online, withdrawal_class, cancel_free_hours, cancel_fee_percent, min_notice_min, max_advance_days, open_on_holidays, "
+        "position, active, reminder_hours, cancel_fee_ore, deposit_kind, deposit_value, vat_category) "
+        "VALUES (?, 'herreklipp', 'appointment', 'Herreklipp', '', 54900, 2500, 45, 0, 10, 15, 1, ?, 'standard', 24, 50, 60, 60, ?, 10, ?, 24, 0, 'none', 0, 'general') RETURNING id",
+        supplier, False, True, True,
+    )
+    db.run([("INSERT INTO offering_resource (offering, resource) VALUES (?, ?)", (offering, resource))])
+    coupon, = db.one(
+        "INSERT INTO coupon (supplier, code, supplier_code, kind, value, max_uses, uses, min_amount_ore, offering_ids, active, created_at) "
+        "VALUES (?, 'VELKOMMEN10', ?, 'percent', 10, NULL, 0, 0, ?, ?, ?) RETURNING id",
+        supplier, f"{supplier}:VELKOMMEN10", [], True, NOW - timedelta(days=30),
+    )
+    return supplier, offering, resource, coupon
+
+
 @pytest.mark.skipif(os.environ.get("PORTAL_SKIP_MIGRATION_TEST") == "1", reason="asked to skip")
 def test_bookings_migrate_to_orders_with_the_same_money_and_links(tmp_path):
     url = _url_for(tmp_path)
     _drop(url)
     _run(["-m", "piccolo.main", "migrations", "forwards", "portal", OLD_HEAD], url)
-    _run(["-m", "portal.cli", "seed"], url)
     db = OldDatabase(url)
-    supplier, = db.one("SELECT id FROM supplier WHERE slug = ?", "saks-og-stil-grunerlokka")
-    offering, = db.one("SELECT id FROM offering WHERE slug = ? AND supplier = ?", "herreklipp", supplier)
-    resource, = db.one("SELECT resource FROM offering_resource WHERE offering = ? ORDER BY resource", offering)
-    coupon, = db.one("SELECT id FROM coupon WHERE code = ?", "VELKOMMEN10")
+    supplier, offering, resource, coupon = _catalogue(db)
     customer, = db.one(
         "INSERT INTO customer (phone, name, email, language, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
         "+4741234567", "Kari Nordmann", "kari@example.no", "nb", NOW - timedelta(days=5),

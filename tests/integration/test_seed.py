@@ -193,6 +193,11 @@ def test_hair_salon_stylists(seeded: dict) -> None:
     assert offerings["dameklipp"]["price_ore"] == 895_00
     assert offerings["farge-og-klipp"]["price_ore"] == 1_990_00
     assert offerings["farge-og-klipp"]["duration_min"] == 120
+    # The salon also sells gift cards: a free amount, and one haircut (no VAT on the sale, L21).
+    cards = {slug: o for slug, o in offerings.items() if o["kind"] == "giftcard"}
+    assert sorted(cards) == ["gavekort", "gavekort-herreklipp"]
+    assert all(o["vat_rate_bp"] == 0 and o["resources"] == [] for o in cards.values())
+    offerings = {slug: o for slug, o in offerings.items() if slug not in cards}
     for slug, o in offerings.items():
         assert o["kind"] == "appointment" and o["vat_rate_bp"] == 2500, slug
         assert o["step_min"] == 15 and o["withdrawal_class"] == "standard", slug

@@ -18,11 +18,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from portal.audit.domain import system
+from portal.audit.service import acting
 from portal.audit.tables import AuditEntry
 from portal.capacity.tables import SlotClaim
 from portal.kinds.appointment.tables import Reservation
 from portal.lib import clock
-from portal.lib.db import write_transaction
 from portal.orders.tables import Order, OrderLine
 from portal.outbox.tables import OutboxMessage
 from portal.payments import service as payments
@@ -283,7 +283,8 @@ async def test_concurrent_applies_of_one_payment_confirm_once(client, vipps):
     reference, event = parsed
     now = clock.now()
     async def record_events() -> payments.Applied:
-        async with write_transaction():  # what the webhook does once it has stored the delivery
+        # What the webhook use case does once it has stored the delivery.
+        async with acting(system("test"), "test.webhook", now=now):
             return await payments._store_events(reference, [event], "webhook", now)
 
     results = await asyncio.gather(*(record_events() for _ in range(8)), return_exceptions=True)
@@ -393,7 +394,7 @@ async def test_a_stale_fold_never_has_the_last_word(client, vipps, events_api_do
             everyone_read.set()
         try:  # a lock may keep the others from reading: do not wait for ever
             await asyncio.wait_for(everyone_read.wait(), timeout=0.25)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         await asyncio.sleep((count - 1 - k) * 0.05)  # the first reader writes last
         return rows
@@ -405,7 +406,7 @@ async def test_a_stale_fold_never_has_the_last_word(client, vipps, events_api_do
         if k:
             try:
                 await asyncio.wait_for(may_start[k].wait(), timeout=2)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         body = body_of(event)
         headers = signing.sign(secret(), url=HOOK_URL, body=body)

@@ -52,6 +52,7 @@ async def offer_of(offering: dict) -> giftcards.GiftCardOffer:
     )
 
 
+@query
 async def service_title(offer: giftcards.GiftCardOffer) -> str:
     if offer.service_offering_id is None:
         return ""
