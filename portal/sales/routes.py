@@ -345,13 +345,15 @@ async def _documents(order: dict) -> list[dict]:
     return listed
 
 
-@get("/b/{token:str}/documents/{document_id:int}.pdf", name="order_document")
-async def order_document(request: Request, token: str, document_id: int) -> object:
-    """One of the order's documents as its stored PDF (the same bytes every
-    time); while the worker has not rendered it yet, a page that says so."""
+@get("/b/{token:str}/documents/{name:str}", name="order_document")
+async def order_document(request: Request, token: str, name: str) -> object:
+    """One of the order's documents (`<id>.pdf`) as its stored PDF (the same
+    bytes every time); while the worker has not rendered it yet, a page that says so."""
     order = await orders.by_manage_token(token)
-    if order is None:
+    stem = name.removesuffix(".pdf")
+    if order is None or not name.endswith(".pdf") or not stem.isdigit() or len(stem) > 12:
         raise NotFoundException()
+    document_id = int(stem)
     found = next((d for d in await receipts.of_order(order) if d.id == document_id), None)
     if found is None:
         raise NotFoundException()
