@@ -95,6 +95,10 @@ async def _handle(index: int, task: dict, barrier):
 
     if task["kind"] == "issue":
         return await _issue_many(index, task, line_up)
+    if task["kind"] == "capture-setup":
+        return await _capture_setup(task["count"])
+    if task["kind"] == "capture":
+        return await _capture_many(task["operations"][index], line_up)
     if task["kind"] == "naive":
         return await _naive_many(task, line_up)
     if task["kind"] == "inspect":
@@ -158,6 +162,70 @@ async def _issue_many(index: int, task: dict, line_up) -> list[dict]:
         else:
             outcomes.append({"supplier": supplier, "number": seen, "committed": True})
     return outcomes
+
+
+async def _capture_setup(count: int) -> dict:
+    """`count` confirmed orders of one supplier, each with a Vipps payment
+    authorised and its capture planned (pending), as the settlement writes them."""
+    from datetime import timedelta
+
+    from portal.catalogue.tables import Supplier
+    from portal.documents import service as documents
+    from portal.lib import clock
+    from portal.orders.tables import Order, OrderLine
+    from portal.payments.pricing import LineItem, Means, quote
+    from portal.payments.tables import Payment, PaymentOperation
+
+    supplier = await Supplier.select().where(Supplier.slug == "saks-og-stil-grunerlokka").first()
+    terms = {"supplier": {k: supplier[k] for k in ("legal_name", "org_number", "company_form", "vat_registered", "street", "postcode", "town", "phone", "email")}}
+    priced = quote([LineItem("Herreklipp", 1, 54900, 2500)], means=Means.VIPPS)
+    now = clock.now()
+    operations = []
+    for n in range(count):
+        tag = f"{os.getpid()}{n}{random.randrange(10**6)}"
+        order = await Order.insert(
+            Order(
+                reference=f"R{tag}"[:12], supplier=supplier["id"], state="confirmed", checkout_token=f"race-{tag}", visitor="race",
+                customer_name="Kari Nordmann", phone="+4741234567", email="kari@example.no", language="nb", means="vipps",
+                quote=priced.to_json(), terms=terms, consents={}, contract_at=now - timedelta(days=1), manage_token=f"race-m-{tag}",
+                created_at=now, updated_at=now,
+            )
+        ).returning(Order.id)
+        order_id = order[0]["id"]
+        await OrderLine.insert(OrderLine(order=order_id, position=0, kind="appointment", offering=1, quantity=1, description="Herreklipp",
+                                         unit_price_ore=54900, vat_rate_bp=2500, price={}, details={}))
+        payment = await Payment.insert(
+            Payment(order=order_id, supplier=supplier["id"], reference=f"R{tag}-1"[:50], attempt=1, purpose="vipps", amount_ore=54900,
+                    state="authorized", authorized_ore=54900, create_key=f"create-{tag}", outcome_applied="confirmed", created_at=now, updated_at=now)
+        ).returning(Payment.id)
+        op = await PaymentOperation.insert(
+            PaymentOperation(payment=payment[0]["id"], kind="capture", amount_ore=54900, reason="delivered", idempotency_key=f"cap-{tag}"[:50],
+                             sequence=0, status="pending", created_at=now)
+        ).returning(PaymentOperation.id)
+        operations.append(op[0]["id"])
+    before = await documents.numbers_of_supplier(supplier["id"])
+    return {"supplier": supplier["id"], "operations": operations, "before": before}
+
+
+async def _capture_many(operation_ids: list[int], line_up) -> list[int]:
+    """The real money transaction: Vipps accepted each capture (`_succeed`):
+    the money movement and its receipt, numbered by the database, in one
+    transaction — all racers at once."""
+    from portal import wiring
+    from portal.audit.domain import system
+    from portal.lib import clock
+    from portal.payments import service as payments
+    from portal.payments.tables import Payment, PaymentOperation
+
+    wiring.configure()
+    rows = []
+    for op_id in operation_ids:
+        op = await PaymentOperation.select().where(PaymentOperation.id == op_id).first()
+        rows.append((op, await Payment.select().where(Payment.id == op["payment"]).first()))
+    await line_up()
+    for op, payment in rows:
+        await payments._succeed(system("race"), op, payment, clock.now())
+    return operation_ids
 
 
 async def _naive_many(task: dict, line_up) -> list[int]:
@@ -320,3 +388,19 @@ def test_parallel_receipts_are_numbered_1_to_n_without_gaps_or_duplicates(racers
         (o["supplier"], o["number"]) for o in outcomes if o["committed"]
     }
     assert reused or all(o["number"] > state["last"][o["supplier"]] for o in rolled_back)
+
+
+@pytest.mark.legal("L13")
+@pytest.mark.legal("L14")
+def test_parallel_captures_each_get_the_next_receipt_number(racers):
+    """Captures recorded at the same moment by four processes (the way the
+    outbox workers record Vipps' answers): each gets its receipt in its money
+    transaction, and the supplier's numbers stay 1..N with no gap and no duplicate."""
+    per_racer = 6
+    setup = racers.ask({"kind": "capture-setup", "count": RACERS * per_racer})
+    chunks = [setup["operations"][i::RACERS] for i in range(RACERS)]
+    racers.race({"kind": "capture", "operations": chunks})
+    state = racers.ask({"kind": "inspect", "suppliers": [setup["supplier"]]})
+    numbers = state["numbers"][setup["supplier"]]
+    assert numbers == list(range(1, len(numbers) + 1)), numbers
+    assert len(numbers) - len(setup["before"]) == RACERS * per_racer, "one receipt per capture"
