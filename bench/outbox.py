@@ -1,15 +1,15 @@
 """Outbox throughput: 10,000 emails drained into a local SMTP server by 1, then 2, worker processes.
 
-    python bench/outbox.py [--messages 10000] [--workers 1 2] [--batch 20]
+    python bench/outbox.py [--messages 10000] [--workers 1 2] [--batch 20] [--database portal_bench_outbox]
 
 PostgreSQL only (several workers need `FOR UPDATE SKIP LOCKED`): a
-`portal_bench_outbox` database on the server named by BENCH_PG_URL (default
+`portal_bench_outbox` database (`--database`) on the server named by BENCH_PG_URL (default
 postgresql://postgres@127.0.0.1:5432/test) is created if missing and reset
 with tests.conftest.reset_database (all migrations, demo seed) before each
 run. Each run enqueues N realistic confirmation emails (text, HTML, calendar
-part and attachment, rendered once by portal.notify.messages) with distinct
-dedupe keys, starts an aiosmtpd server in its own process, starts P
-`python -m portal.notify.worker` processes (default settings apart from the
+part and attachment, rendered once by portal.kinds.appointment.messages) with
+distinct dedupe keys, starts an aiosmtpd server in its own process, starts P
+`python -m portal.cli worker` processes (default settings apart from the
 SMTP port and `--batch`), waits until every row is `sent`, stops them with
 SIGTERM, and counts what the server received by Message-ID.
 
@@ -88,21 +88,23 @@ async def _ensure_database() -> None:
 
 
 def _payload() -> dict:
-    """One realistic confirmation email (nb), rendered by the real templates."""
-    from portal.notify.messages import email_payload
+    """One realistic confirmation email (nb), rendered by the real templates
+    from the booking view of an order and its reservation."""
+    from portal.kinds.appointment.messages import booking_view, email_payload
 
     start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=7)
-    booking = {
+    reservation = {"id": 1, "offering": 1, "start": start, "end": start + timedelta(minutes=45), "ics_sequence": 0}
+    order = {
         "id": 1,
         "reference": "BENCH1",
-        "start": start,
-        "end": start + timedelta(minutes=45),
+        "supplier": 1,
         "language": "nb",
         "customer_name": "Kari Nordmann",
+        "phone": "+4741234567",
         "email": "kari@example.no",
-        "price_ore": 59900,
+        "quote": {"total_ore": 59900},
         "manage_token": "bench-manage-token",
-        "ics_sequence": 0,
+        "updated_at": datetime.now(timezone.utc),
         "terms": {
             "supplier": {
                 "legal_name": "Saks og Stil Grünerløkka AS",
@@ -121,30 +123,30 @@ def _payload() -> dict:
             "withdrawal_class": "standard",
         },
     }
-    return email_payload(booking, "confirmation", supplier_name="Saks og Stil", base_url="https://portal.example", now=datetime.now(timezone.utc))
+    return email_payload(booking_view(order, reservation), "confirmation", supplier_name="Saks og Stil", base_url="https://portal.example", now=datetime.now(timezone.utc))
 
 
 async def _enqueue(count: int) -> int:
     from portal.lib import clock
     from portal.lib.db import write_transaction
     from portal.notify.domain import Channel, Topic
-    from portal.notify.messages import Draft
-    from portal.notify.service import insert_drafts
+    from portal.outbox.domain import Draft
+    from portal.outbox.service import insert
 
     payload = _payload()
     now = clock.now()
     for first in range(0, count, 500):
         drafts = [
-            Draft(Channel.EMAIL, Topic.CONFIRMATION, f"guest{i}@example.no", f"bench:{i}", "nb", payload, now)
+            Draft(Channel.EMAIL.value, Topic.CONFIRMATION.value, f"guest{i}@example.no", f"bench:{i}", "nb", payload, now)
             for i in range(first, min(count, first + 500))
         ]
         async with write_transaction():
-            await insert_drafts(drafts, now)
+            await insert(drafts, now)
     return len(json.dumps(payload))
 
 
 async def _sent() -> int:
-    from portal.notify.tables import OutboxMessage
+    from portal.outbox.tables import OutboxMessage
 
     return await OutboxMessage.count().where(OutboxMessage.status == "sent")
 
@@ -178,7 +180,7 @@ def run(url: str, messages: int, workers: int, batch: int) -> dict:
         "PORTAL_LOG_LEVEL": "WARNING",
     }
     started = time.time()
-    procs = [subprocess.Popen([sys.executable, "-m", "portal.notify.worker"], cwd=ROOT, env=env) for _ in range(workers)]
+    procs = [subprocess.Popen([sys.executable, "-m", "portal.cli", "worker"], cwd=ROOT, env=env) for _ in range(workers)]
     try:
         deadline = time.monotonic() + 1800
         while True:
@@ -218,11 +220,14 @@ def run(url: str, messages: int, workers: int, batch: int) -> dict:
 
 
 def main() -> None:
+    global DB_NAME
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch", type=int, default=20, help="OutboxSettings.batch_size (PORTAL_OUTBOX_BATCH)")
+    parser.add_argument("--database", default=DB_NAME, help=f"the PostgreSQL database to use (default {DB_NAME})")
     args = parser.parse_args()
+    DB_NAME = args.database
     asyncio.run(_ensure_database())
     url = pg_url(DB_NAME)
     use_database(url)  # before anything imports portal

@@ -8,9 +8,10 @@ PostgreSQL server; BENCH_PG_URL names the maintenance connection), migrates
 and seeds the demo catalogue, then:
 
 1. P spawned processes, each with its own event loop and connections, wait
-   at a barrier and make `attempts` calls of `portal.booking.service.hold()`
+   at a barrier and make `attempts` calls of `portal.kinds.appointment.service.hold()`
    between them for ONE start of the single-resource offering, each as a
-   different visitor: exactly one booking may result.
+   different visitor (the customer actor of that visitor): exactly one
+   booking (a held order with its reservation) may result.
 2. The same processes make `attempts` holds at distinct, non-overlapping
    times spread over the appointment offerings, their resources and days
    (planned with `service.slots_between`): all must succeed; bookings/s is
@@ -63,8 +64,9 @@ def _worker(index: int, barrier, attempts: list[dict], now, concurrency: int, po
 
 
 async def _work(barrier, attempts: list[dict], now, concurrency: int, pool: bool) -> dict:
-    from portal.booking import service
+    from portal.audit.domain import customer
     from portal.catalogue.service import offering_context
+    from portal.kinds.appointment import service
     from portal.lib import db
 
     engine = db.engine()
@@ -88,7 +90,9 @@ async def _work(barrier, attempts: list[dict], now, concurrency: int, pool: bool
                 a = pending.pop()
                 t0 = time.perf_counter()
                 try:
-                    await service.hold(contexts[tuple(a["offering"])], a["start"], a.get("resource"), a["visitor"], now, HOLD_MINUTES)
+                    await service.hold(
+                        customer(visitor=a["visitor"]), contexts[tuple(a["offering"])], a["start"], a.get("resource"), a["visitor"], now, HOLD_MINUTES
+                    )
                     outcomes["held"] += 1
                 except service.SlotTaken:
                     outcomes["taken"] += 1
@@ -163,7 +167,7 @@ async def _appointment_contexts():
 
 
 async def plan_same_slot(now) -> dict:
-    from portal.booking import service
+    from portal.kinds.appointment import service
     from portal.catalogue.service import offering_context
     from portal.lib import clock
 
@@ -182,7 +186,7 @@ async def plan_distinct(n: int, now, seed: int = 7, refused: list | None = None)
 
     `refused` collects offered times that `service.explain` says are not bookable."""
     refused = [] if refused is None else refused
-    from portal.booking import service
+    from portal.kinds.appointment import service
     from portal.lib import clock
 
     contexts = await _appointment_contexts()
@@ -224,11 +228,12 @@ async def plan_distinct(n: int, now, seed: int = 7, refused: list | None = None)
 
 
 async def count_live(start=None) -> int:
-    from portal.booking.tables import Booking
+    """Reservations that occupy their time (held or confirmed), optionally at one start."""
+    from portal.kinds.appointment.tables import Reservation
 
-    query = Booking.count().where(Booking.status.is_in(["held", "confirmed"]))
+    query = Reservation.count().where(Reservation.status.is_in(["held", "confirmed"]))
     if start is not None:
-        query = query.where(Booking.start == start)
+        query = query.where(Reservation.start == start)
     return await query
 
 
@@ -240,8 +245,9 @@ async def profile_holds(k: int, now, pool: bool) -> dict:
     import contextlib
     import re
 
-    from portal.booking import service
+    from portal.audit.domain import customer
     from portal.catalogue.service import offering_context
+    from portal.kinds.appointment import service
     from portal.lib import db
 
     engine = db.engine()
@@ -320,7 +326,7 @@ async def profile_holds(k: int, now, pool: bool) -> dict:
         t0, cpu0 = time.perf_counter(), time.process_time()
         for i, t in enumerate(targets):
             try:
-                await service.hold(contexts[t["offering"]], t["start"], t["resource"], f"profile-{i}", now, HOLD_MINUTES)
+                await service.hold(customer(visitor=f"profile-{i}"), contexts[t["offering"]], t["start"], t["resource"], f"profile-{i}", now, HOLD_MINUTES)
                 held += 1
             except service.SlotTaken:
                 pass
@@ -338,7 +344,7 @@ async def profile_holds(k: int, now, pool: bool) -> dict:
     profiler.enable()
     for i, t in enumerate(more):
         with contextlib.suppress(service.SlotTaken):
-            await service.hold(contexts[t["offering"]], t["start"], t["resource"], f"cprofile-{i}", now, HOLD_MINUTES)
+            await service.hold(customer(visitor=f"cprofile-{i}"), contexts[t["offering"]], t["start"], t["resource"], f"cprofile-{i}", now, HOLD_MINUTES)
     profiler.disable()
     if pool and getattr(engine, "pool", None) is not None:
         await engine.close_connection_pool()
@@ -374,6 +380,7 @@ async def profile_holds(k: int, now, pool: bool) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--database", default="portal_bench", help="PostgreSQL: the database to (re)create (default portal_bench)")
     parser.add_argument("--attempts", type=int, default=200)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=1, help="holds in flight per process (default 1)")
@@ -383,7 +390,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.attempts < 1 or args.processes < 1 or args.concurrency < 1:
         parser.error("attempts, processes and concurrency must be positive")
 
-    url = fresh_database(args.engine, "portal_bench")
+    url = fresh_database(args.engine, args.database)
     try:
         use_database(url)
         from portal.lib import clock

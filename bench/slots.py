@@ -5,7 +5,9 @@
 
 1. Builds a fresh database (`portal_bench` on the local PostgreSQL server, or a
    tmp SQLite file), migrates, seeds the demo catalogue and bulk-inserts
-   `--bookings` confirmed bookings (COPY on PostgreSQL, executemany on SQLite)
+   `--bookings` confirmed bookings — each a confirmed order with one
+   appointment line and its confirmed reservation, the ids shared as the
+   orders migration made them (COPY on PostgreSQL, executemany on SQLite) —
    on the demo suppliers' resources: back to back inside each resource's
    opening hours, with the offering's duration and buffers, about 60 % full in
    the coming 8 weeks and 80 % full going back in time until the count is
@@ -58,12 +60,23 @@ FUTURE_FILL, PAST_FILL = 0.6, 0.8
 GOALS = {"ratio_min": 0.6, "p99_10_conns_max_x_baseline": 2.0, "p99_1_conn_max_ms": 10.0, "page_weight_gzip_max_bytes": 30 * 1024}
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
-COLUMNS = (
-    "reference", "supplier", "offering", "resource", "start", "end", "buffer_before_min", "buffer_after_min", "seats",
-    "status", "hold_token", "visitor", "hold_expires_at", "customer_name", "phone", "email", "note", "language",
-    "price_ore", "vat_rate_bp", "vat_ore", "payment_method", "terms", "consents", "contract_at", "manage_token",
-    "ics_sequence", "created_at", "updated_at",
-)  # fmt: skip
+#: One booking is three rows with the same id: its order, the order's line, the line's reservation.
+TABLES = {
+    "orders": (
+        "id", "reference", "supplier", "state", "checkout_token", "visitor", "expires_at", "customer_name", "phone",
+        "email", "note", "language", "means", "quote", "terms", "consents", "contract_at", "manage_token",
+        "created_at", "updated_at",
+    ),
+    "order_line": (
+        "id", "order", "position", "kind", "offering", "quantity", "description", "unit_price_ore", "vat_rate_bp",
+        "price", "details",
+    ),
+    "reservation": (
+        "id", "order", "line", "supplier", "offering", "resource", "start", "end", "buffer_before_min",
+        "buffer_after_min", "seats", "status", "hold_expires_at", "ics_sequence", "created_at", "updated_at",
+    ),
+}  # fmt: skip
+START = TABLES["reservation"].index("start")
 
 
 # ---------------------------------------------------------------- bookings
@@ -80,8 +93,8 @@ def _reference(i: int) -> str:
 
 async def _catalogue() -> dict:
     """Per resource: its weekly hours (minus breaks) and the appointment offerings it performs."""
-    from portal.booking.service import _terms_snapshot
     from portal.catalogue.service import offering_context_by_id, schedules
+    from portal.kinds.appointment.service import _terms_snapshot
     from portal.catalogue.tables import Offering
 
     offerings = await Offering.select(Offering.id).where(
@@ -139,46 +152,63 @@ def _days(today: date):
         yield today - timedelta(days=back), PAST_FILL
 
 
-def generate(catalogue: dict, n: int, today: date, now: datetime, seed: int = 1) -> tuple[list[tuple], dict[date, int]]:
-    from portal.lib.money import split_vat
+def generate(catalogue: dict, n: int, today: date, now: datetime, seed: int = 1) -> tuple[dict[str, list[tuple]], dict[date, int]]:
+    """Rows per table (TABLES' columns) for n confirmed bookings, paid on site."""
+    from portal.payments.pricing import LineItem, Means, quote
 
     rng = random.Random(seed)
-    rows: list[tuple] = []
+    rows: dict[str, list[tuple]] = {table: [] for table in TABLES}
     salon_by_day: dict[date, int] = defaultdict(int)
     if n == 0:
         return rows, salon_by_day
+    quotes: dict[int, tuple[str, str]] = {}  # offering id -> (quote JSON, priced line JSON), as checkout freezes them
     for day, fill in _days(today):
         for ctx, snapshot, rid, start, seats in _day_bookings(rng, catalogue, day, fill):
             o, s = ctx.offering, ctx.supplier
-            i = len(rows)
+            if o["id"] not in quotes:
+                frozen = quote([LineItem(o["title"], 1, o["price_ore"], o["vat_rate_bp"])], means=Means.ONSITE).to_json()
+                quotes[o["id"]] = (json.dumps(frozen), json.dumps(frozen["lines"][0]))
+            quote_json, line_json = quotes[o["id"]]
+            i = len(rows["orders"])
+            key = i + 1  # order, line and reservation share the id
             created = min(now, start) - timedelta(days=rng.randint(1, 30))
             end = start + timedelta(minutes=o["duration_min"])
-            rows.append((
-                _reference(i), s["id"], o["id"], rid, start, end, o["buffer_before_min"], o["buffer_after_min"], seats,
-                "confirmed", f"bench-h-{i}", f"bench-v-{i}", None, f"Kunde {i}", f"+479{i % 10_000_000:07d}",
-                f"kunde{i}@eksempel.no", "", "nb", o["price_ore"], o["vat_rate_bp"],
-                split_vat(o["price_ore"], o["vat_rate_bp"]).vat_ore, "onsite", snapshot, "{}", created,
-                f"bench-m-{i}", 0, created, created,
+            rows["orders"].append((
+                key, _reference(i), s["id"], "confirmed", f"bench-h-{i}", f"bench-v-{i}", None, f"Kunde {i}",
+                f"+479{i % 10_000_000:07d}", f"kunde{i}@eksempel.no", "", "nb", "onsite", quote_json, snapshot, "{}",
+                created, f"bench-m-{i}", created, created,
+            ))  # fmt: skip
+            rows["order_line"].append((
+                key, key, 0, "appointment", o["id"], 1, o["title"][:300], o["price_ore"], o["vat_rate_bp"], line_json, "{}",
+            ))  # fmt: skip
+            rows["reservation"].append((
+                key, key, key, s["id"], o["id"], rid, start, end, o["buffer_before_min"], o["buffer_after_min"], seats,
+                "confirmed", None, 0, created, created,
             ))  # fmt: skip
             if s["slug"] == SUPPLIER and day > today:
                 salon_by_day[day] += 1
-            if len(rows) == n:
+            if i + 1 == n:
                 return rows, salon_by_day
     raise SystemExit("could not place that many bookings")
 
 
-async def insert_postgres(url: str, rows: list[tuple]) -> None:
+async def insert_postgres(url: str, rows: dict[str, list[tuple]]) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(url)
     try:
-        await conn.copy_records_to_table("booking", records=rows, columns=list(COLUMNS))
-        await conn.execute("ANALYZE booking")
+        for table, columns in TABLES.items():  # orders first: the others reference them
+            await conn.copy_records_to_table(table, records=rows[table], columns=list(columns))
+            # The app's next id follows the copied ones.
+            await conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {table}"
+            )
+            await conn.execute(f"ANALYZE {table}")
     finally:
         await conn.close()
 
 
-def insert_sqlite(url: str, rows: list[tuple]) -> None:
+def insert_sqlite(url: str, rows: dict[str, list[tuple]]) -> None:
     import sqlite3
 
     def value(v):  # what Piccolo's SQLite adapter stores: str() of the UTC datetime
@@ -186,10 +216,13 @@ def insert_sqlite(url: str, rows: list[tuple]) -> None:
 
     conn = sqlite3.connect(url.removeprefix("sqlite:///"))
     try:
-        columns = ", ".join(f'"{c}"' for c in COLUMNS)
-        marks = ", ".join("?" for _ in COLUMNS)
         with conn:
-            conn.executemany(f"INSERT INTO booking ({columns}) VALUES ({marks})", ([value(v) for v in row] for row in rows))
+            for table, names in TABLES.items():
+                columns = ", ".join(f'"{c}"' for c in names)
+                marks = ", ".join("?" for _ in names)
+                conn.executemany(
+                    f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', ([value(v) for v in row] for row in rows[table])
+                )
         conn.execute("ANALYZE")
     finally:
         conn.close()
@@ -347,6 +380,7 @@ def page_weight(base: str) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engine", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--database", default="portal_bench", help="PostgreSQL: the database to (re)create (default portal_bench)")
     parser.add_argument("--bookings", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=20.0, help="per load run (default 20)")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each load run")
@@ -360,7 +394,7 @@ def main(argv: list[str] | None = None) -> dict:
     levels = [int(c) for c in args.connections.split(",")]
     client = ("wrk" if shutil.which("wrk") else "httpx") if args.client == "auto" else args.client
 
-    url = fresh_database(args.engine, "portal_bench")
+    url = fresh_database(args.engine, args.database)
     try:
         use_database(url)
         from portal.lib import clock
@@ -377,7 +411,7 @@ def main(argv: list[str] | None = None) -> dict:
         else:
             insert_sqlite(url, rows)
         inserted = time.perf_counter() - t0
-        starts = [r[4] for r in rows]
+        starts = [r[START] for r in rows["reservation"]]
         # The busiest salon day in the first 14-day page of the strip (the page a visitor sees first).
         first_page = {d: n for d, n in salon_by_day.items() if d <= today + timedelta(days=13)}
         busy_day = max(first_page, key=lambda d: (first_page[d], d)) if first_page else today + timedelta(days=1)

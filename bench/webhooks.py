@@ -5,8 +5,9 @@
 
 1. Builds a fresh PostgreSQL database (`--database`, dropped and created
    through BENCH_PG_URL's server), migrates and seeds the demo catalogue.
-2. Inserts N held bookings (Vipps or deposit, on the demo offerings, at
-   distinct future times with their slot claims) and for each one Payment in
+2. Inserts N held bookings — orders with one appointment line and its held
+   reservation (Vipps or deposit, on the demo offerings, at distinct future
+   times with their slot claims) — and for each one Payment in
    state `created`, as `portal.payments.service.start` writes it — without
    asking Vipps.
 3. Gives every payment a realistic history, as Vipps would report it:
@@ -22,7 +23,7 @@
    payments' sequences are interleaved at random, so deliveries of one
    payment may also be in flight at the same time.
 5. Compares every Payment row (state, authorized/captured/refunded/cancelled,
-   problem, booking effect) and its Booking (status, private link) with the
+   problem, order effect) and its order (state, private link; its reservation's status) with the
    outcome computed from the history alone, and checks each distinct event
    was stored once.
 
@@ -93,7 +94,7 @@ class Planned:
     offering: tuple[str, str]
     scenario: str
     reference: str = ""
-    booking_id: int = 0
+    order_id: int = 0
     payment_id: int = 0
     amount_ore: int = 0
     create_key: str = ""
@@ -233,21 +234,29 @@ def schedule(planned: list[Planned], deliveries: int, out_of_order: float, windo
 
 
 async def create_payments(planned: list[Planned], base_url: str, now: datetime) -> str:
-    """Held bookings with their claims and one `created` Payment each. Returns the MSN."""
-    from portal.booking import domain as booking_domain
-    from portal.booking import service as booking_service
-    from portal.booking.tables import Booking, SlotClaim
+    """Held orders — one appointment line with its held reservation and slot
+    claims, the customer's details and the frozen quote, as checkout leaves an
+    order it sends to Vipps — and one `created` Payment each, as
+    `portal.payments.service.start` writes it. Returns the MSN."""
+    from portal.capacity import store as capacity
+    from portal.capacity.domain import claim_units
+    from portal.capacity.tables import SlotClaim
     from portal.catalogue.service import offering_context
+    from portal.kinds.appointment.service import _terms_snapshot
+    from portal.kinds.appointment.tables import Reservation
     from portal.lib import clock
-    from portal.lib.money import split_vat
+    from portal.orders.domain import new_token
+    from portal.orders.tables import Order, OrderLine
     from portal.payments import domain
+    from portal.payments.pricing import DepositRule, LineItem, quote
     from portal.payments.tables import Payment
+    from portal.payments.vat import vat_rate_bp
     from portal.settings import load
 
     contexts = {key: await offering_context(*key) for key in OFFERINGS}
     cursors: dict[int, datetime] = {}
     first = (now + timedelta(days=120)).replace(hour=6, minute=0, second=0, microsecond=0)
-    bookings, claims = [], []
+    orders, details = [], {}
     hold_until = now + timedelta(hours=2)  # longer than the run: the sweeper must not free them
     for p in planned:
         ctx = contexts[p.offering]
@@ -256,37 +265,67 @@ async def create_payments(planned: list[Planned], base_url: str, now: datetime) 
         start = cursors.get(resource, first) + timedelta(minutes=o["buffer_before_min"])
         end = start + timedelta(minutes=o["duration_min"])
         cursors[resource] = end + timedelta(minutes=o["buffer_after_min"] + 5)
-        means = booking_service.means_for(ctx)[0]  # Vipps, or the deposit
-        quote = booking_service.price_quote(ctx, means=means, day=clock.to_local(start).date())
-        p.amount_ore = quote.pay_now_ore
-        booking_reference = f"WH{p.index:05d}"
-        p.reference = domain.payment_reference(booking_reference, 1)
+        means = domain.available_means(s["payment_methods"] or [], o["deposit_kind"])[0]  # Vipps, or the deposit
+        rate = vat_rate_bp(o["vat_category"], clock.to_local(start).date(), vat_registered=s["vat_registered"])
+        frozen = quote(
+            [LineItem(description=o["title"], quantity=1, unit_price_ore=o["price_ore"], vat_rate_bp=rate)],
+            means=means,
+            deposit=DepositRule(kind=o["deposit_kind"], value=o["deposit_value"]),
+        )
+        p.amount_ore = frozen.pay_now_ore
+        order_reference = f"WH{p.index:05d}"
+        p.reference = domain.payment_reference(order_reference, 1)
         p.create_key = f"create-{secrets.token_hex(16)}"
-        bookings.append(
-            Booking(
-                reference=booking_reference, supplier=s["id"], offering=o["id"], resource=resource, start=start, end=end,
-                buffer_before_min=o["buffer_before_min"], buffer_after_min=o["buffer_after_min"], seats=1, status="held",
-                hold_token=secrets.token_urlsafe(24), visitor=f"bench-{p.index}", hold_expires_at=hold_until,
-                customer_name=f"Kunde {p.index}", phone=f"+479{p.index:07d}", phone_verified_at=now,
-                email=f"kunde{p.index}@eksempel.no", language="nb", price_ore=o["price_ore"], vat_rate_bp=o["vat_rate_bp"],
-                vat_ore=split_vat(o["price_ore"], o["vat_rate_bp"]).vat_ore, payment_method=means.value, quote=quote.to_json(),
-                terms=booking_service._terms_snapshot(ctx), consents={}, created_at=now, updated_at=now,
+        details[order_reference] = (ctx, resource, start, end, rate, frozen)
+        orders.append(
+            Order(
+                reference=order_reference, supplier=s["id"], state="held", checkout_token=new_token(), visitor=f"bench-{p.index}",
+                expires_at=hold_until, customer_name=f"Kunde {p.index}", phone=f"+479{p.index:07d}", phone_verified_at=now,
+                email=f"kunde{p.index}@eksempel.no", language="nb", means=frozen.means.value, quote=frozen.to_json(),
+                terms=_terms_snapshot(ctx), consents={}, created_at=now, updated_at=now,
             )
         )  # fmt: skip
-    for chunk in range(0, len(bookings), 500):
-        await Booking.insert(*bookings[chunk : chunk + 500])
-    ids = {r["reference"]: r for r in await Booking.select(Booking.id, Booking.reference, Booking.resource, Booking.start, Booking.end, Booking.buffer_before_min, Booking.buffer_after_min).where(Booking.reference.like("WH%"))}
+    for chunk in range(0, len(orders), 500):
+        await Order.insert(*orders[chunk : chunk + 500])
+    order_ids = {r["reference"]: r["id"] for r in await Order.select(Order.id, Order.reference).where(Order.reference.like("WH%"))}
+    lines = []
+    for reference, (ctx, _, _, _, rate, frozen) in details.items():
+        o = ctx.offering
+        lines.append(
+            OrderLine(
+                order=order_ids[reference], position=0, kind="appointment", offering=o["id"], quantity=1, description=o["title"][:300],
+                unit_price_ore=o["price_ore"], vat_rate_bp=rate, price=frozen.to_json()["lines"][0], details={},
+            )
+        )  # fmt: skip
+    for chunk in range(0, len(lines), 500):
+        await OrderLine.insert(*lines[chunk : chunk + 500])
+    line_ids = {r["order"]: r["id"] for r in await OrderLine.select(OrderLine.id, OrderLine.order).where(OrderLine.order.is_in(list(order_ids.values())))}
+    reservations = []
+    for reference, (ctx, resource, start, end, _, _) in details.items():
+        o, s = ctx.offering, ctx.supplier
+        order_id = order_ids[reference]
+        reservations.append(
+            Reservation(
+                order=order_id, line=line_ids[order_id], supplier=s["id"], offering=o["id"], resource=resource, start=start, end=end,
+                buffer_before_min=o["buffer_before_min"], buffer_after_min=o["buffer_after_min"], seats=1, status="held",
+                hold_expires_at=hold_until, ics_sequence=0, created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+    for chunk in range(0, len(reservations), 500):
+        await Reservation.insert(*reservations[chunk : chunk + 500])
+    claims = []
+    for row in await Reservation.select().where(Reservation.order.is_in(list(order_ids.values()))):
+        for key in claim_units(row["resource"], row["start"], row["end"], row["buffer_before_min"], row["buffer_after_min"]):
+            claims.append(SlotClaim(key=key, owner=capacity.reservation_owner(row["id"])))
     payments = []
     for p in planned:
-        row = ids[p.reference.rsplit("-", 1)[0]]
-        p.booking_id = row["id"]
-        for key in booking_domain.claim_units(row["resource"], row["start"], row["end"], row["buffer_before_min"], row["buffer_after_min"]):
-            claims.append(SlotClaim(key=key, owner=f"b:{row['id']}"))
+        p.order_id = order_ids[p.reference.rsplit("-", 1)[0]]
         ctx = contexts[p.offering]
+        means = domain.available_means(ctx.supplier["payment_methods"] or [], ctx.offering["deposit_kind"])[0]
         payments.append(
             Payment(
-                booking=p.booking_id, supplier=ctx.supplier["id"], reference=p.reference, attempt=1,
-                purpose=booking_service.means_for(ctx)[0].value, amount_ore=p.amount_ore, state="created",
+                order=p.order_id, supplier=ctx.supplier["id"], reference=p.reference, attempt=1,
+                purpose=means.value, amount_ore=p.amount_ore, state="created",
                 create_key=p.create_key, redirect_url=f"{base_url}/dev/vipps/landing/{p.reference}", created_at=now, updated_at=now,
             )
         )  # fmt: skip
@@ -301,29 +340,35 @@ async def create_payments(planned: list[Planned], base_url: str, now: datetime) 
 
 
 async def final_rows() -> tuple[dict, dict, Counter, dict]:
-    from portal.booking.tables import Booking
+    from portal.kinds.appointment.tables import Reservation
+    from portal.orders.tables import Order
     from portal.payments.tables import Payment, PaymentEvent, WebhookDelivery
 
     payments = {r["reference"]: r for r in await Payment.select()}
-    bookings = {r["id"]: r for r in await Booking.select(Booking.id, Booking.status, Booking.manage_token).where(Booking.reference.like("WH%"))}
+    orders = {r["id"]: r for r in await Order.select(Order.id, Order.state, Order.manage_token).where(Order.reference.like("WH%"))}
+    for r in await Reservation.select(Reservation.order, Reservation.status).where(Reservation.order.is_in(list(orders) or [0])):
+        orders[r["order"]].setdefault("reservations", []).append(r["status"])
     stored = Counter(r["reference"] for r in await PaymentEvent.select(PaymentEvent.reference))
     deliveries = {
         "stored": await WebhookDelivery.count(),
         "unprocessed": await WebhookDelivery.count().where(WebhookDelivery.processed_at.is_null()),
     }
-    return payments, bookings, stored, deliveries
+    return payments, orders, stored, deliveries
 
 
-def compare(planned: list[Planned], payments: dict, bookings: dict, stored: Counter) -> list[dict]:
+def compare(planned: list[Planned], payments: dict, orders: dict, stored: Counter) -> list[dict]:
     wrong = []
     for p in planned:
         row = payments[p.reference]
-        booking = bookings[p.booking_id]
+        order = orders[p.order_id]
         got = {key: row[key] for key in ("state", "authorized_ore", "captured_ore", "refunded_ore", "cancelled_ore", "problem", "outcome_applied")}
-        got["booking_status"] = booking["status"]
+        got["booking_status"] = order["state"]
         issues = {k: {"expected": v, "got": got[k]} for k, v in p.expected.items() if got[k] != v}
-        if (booking["status"] == "confirmed") != bool(booking["manage_token"]):
-            issues["manage_token"] = {"expected": "set once confirmed", "got": booking["manage_token"]}
+        # held, confirmed and released are the same words for the order and its reservation.
+        if order.get("reservations") != [p.expected["booking_status"]]:
+            issues["reservation_status"] = {"expected": [p.expected["booking_status"]], "got": order.get("reservations")}
+        if (order["state"] == "confirmed") != bool(order["manage_token"]):
+            issues["manage_token"] = {"expected": "set once confirmed", "got": order["manage_token"]}
         if stored[p.reference] != len(p.events):
             issues["events_stored"] = {"expected": len(p.events), "got": stored[p.reference]}
         if issues:
@@ -462,8 +507,8 @@ def main(argv: list[str] | None = None) -> dict:
         run = asyncio.run(send(planned, merged, f"{base_url}/hooks/vipps", args.clients))
     finally:
         stop_server(server)
-    payments, bookings, stored, deliveries = asyncio.run(final_rows())
-    wrong = compare(planned, payments, bookings, stored)
+    payments, orders, stored, deliveries = asyncio.run(final_rows())
+    wrong = compare(planned, payments, orders, stored)
     ok = sum(n for code, n in run["statuses"].items() if isinstance(code, int) and 200 <= code < 300)
     ms = [x * 1000 for x in run["latencies"]]
     server_log = log_path.read_text(errors="replace")

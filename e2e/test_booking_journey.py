@@ -166,13 +166,17 @@ def check_calendar_file(page, start: str, reference: str) -> None:
 
 
 def live_bookings_at(e2e_database, offering_path: str, start: str) -> int:
+    """Reservations of the offering at `start` that still occupy their time
+    (held or confirmed); each one's order must be in the same state."""
     supplier_slug, offering_slug = offering_path.split("/")[2:4]
     rows = e2e_database.rows(
-        "SELECT b.start FROM booking b JOIN offering o ON o.id = b.offering JOIN supplier s ON s.id = b.supplier"
-        " WHERE s.slug = ? AND o.slug = ? AND b.status IN ('held', 'confirmed')",
+        'SELECT r.start, r.status, o2.state FROM reservation r JOIN orders o2 ON o2.id = r."order"'
+        " JOIN offering o ON o.id = r.offering JOIN supplier s ON s.id = r.supplier"
+        " WHERE s.slug = ? AND o.slug = ? AND r.status IN ('held', 'confirmed')",
         supplier_slug,
         offering_slug,
     )
+    assert all(status == state for _, status, state in rows), f"a reservation and its order disagree: {rows}"
     wanted = datetime.fromisoformat(start)
     starts = [r[0] if isinstance(r[0], datetime) else datetime.fromisoformat(r[0]) for r in rows]
     return sum(1 for s in starts if s == wanted)

@@ -45,8 +45,8 @@ def text_of(locator) -> str:
 
 
 def return_url(checkout_url: str) -> str:
-    hold_token = urlsplit(checkout_url).path.rsplit("/", 1)[-1]
-    return "/pay/" + URLSafeSerializer(E2E_SECRET_KEY, salt="payment-return").dumps(hold_token)
+    checkout_token = urlsplit(checkout_url).path.rsplit("/", 1)[-1]
+    return "/pay/" + URLSafeSerializer(E2E_SECRET_KEY, salt="payment-return").dumps(checkout_token)
 
 
 @pytest.fixture()
@@ -141,8 +141,17 @@ def payment_row(e2e_database, reference: str) -> tuple:
 
 
 def booking_status(e2e_database, reference: str) -> str:
-    booking_reference = reference.rsplit("-", 1)[0]
-    return e2e_database.rows("SELECT status FROM booking WHERE reference = ?", booking_reference)[0][0]
+    """The state of the order the payment `reference` (`<order reference>-<n>`) belongs to;
+    its appointment's reservation is in the same state."""
+    order_reference = reference.rsplit("-", 1)[0]
+    rows = e2e_database.rows(
+        'SELECT o.state, r.status FROM orders o JOIN reservation r ON r."order" = o.id WHERE o.reference = ?',
+        order_reference,
+    )
+    assert len(rows) == 1, rows
+    state, status = rows[0]
+    assert status == state, f"order {order_reference} is {state}, its reservation {status}"
+    return state
 
 
 def check_booking_page(page, amount: str) -> None:

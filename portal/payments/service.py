@@ -294,7 +294,13 @@ def _event_row(reference: str, payment_id: int | None, event: domain.Event, sour
 
 async def _store_events(reference: str, events: list[domain.Event], source: str, now: datetime) -> Applied:
     """Store what Vipps reported (each distinct event once) and apply it, in the caller's transaction."""
-    payment = await Payment.select(Payment.id).where(Payment.reference == reference).first()
+    query = Payment.select(Payment.id).where(Payment.reference == reference)
+    if load_settings().is_postgres:
+        # The payment's row lock first, then the events' unique keys, as `sync` (which updates
+        # the payment first) and `apply` take them: a webhook and a sync of the same event
+        # would otherwise each hold what the other waits for (deadlock).
+        query = query.lock_rows("UPDATE")
+    payment = await query.first()
     payment_id = payment["id"] if payment else None
     if events:
         await PaymentEvent.insert(*[_event_row(reference, payment_id, e, source, now) for e in events]).on_conflict(

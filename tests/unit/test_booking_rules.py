@@ -1,6 +1,9 @@
-"""Unit tests of the booking rules (portal.booking.domain, portal.booking.forms).
+"""Unit tests of the booking rules: the order and reservation state machines
+(portal.orders.domain, portal.kinds.appointment.domain), claim keys
+(portal.capacity.domain), the withdrawal rules (portal.legal.withdrawal),
+references and tokens, and the checkout form (portal.sales.forms).
 
-Expectations are written out by hand in this file (the transition table, the
+Expectations are written out by hand in this file (the transition tables, the
 withdrawal deadlines of L5, the phone numbers); nothing is computed with the
 code under test.
 """
@@ -15,9 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.booking import domain
-from portal.booking.domain import Event, Status, TransitionRefused
-from portal.booking.forms import MAX_NAME, MAX_NOTE, parse_checkout, parse_phone
+from portal.capacity import domain as capacity
+from portal.kinds.appointment import domain as appointment
+from portal.kinds.appointment.domain import ReservationEvent, ReservationStatus
+from portal.legal import withdrawal
+from portal.orders import domain
+from portal.orders.domain import OrderEvent, OrderState, TransitionRefused
+from portal.sales.forms import MAX_NAME, MAX_NOTE, parse_checkout, parse_phone
 
 UTC = timezone.utc
 OSLO = ZoneInfo("Europe/Oslo")
@@ -29,66 +36,172 @@ def oslo(y: int, m: int, d: int, hh: int = 0, mm: int = 0, fold: int = 0) -> dat
     return datetime(y, m, d, hh, mm, fold=fold, tzinfo=OSLO).astimezone(UTC)
 
 
-# ---------------------------------------------------------------- the state machine
+# ---------------------------------------------------------------- the order state machine
 
-S, E = Status, Event
+S, E = OrderState, OrderEvent
 X = None  # refused
 
 #: Every (state, event) pair, written out: rows are states, columns are events in this order.
-EVENT_COLUMNS = (E.CONFIRM, E.EXPIRE, E.ABANDON, E.COMPLETE, E.MARK_NO_SHOW, E.CUSTOMER_CANCEL, E.SUPPLIER_CANCEL, E.WITHDRAW)
-EXPECTED_TABLE: dict[Status, tuple[Status | None, ...]] = {
-    #                         confirm      expire      abandon     complete     no_show     cust_cancel                supp_cancel                withdraw
-    S.HELD:                  (S.CONFIRMED, S.RELEASED, S.RELEASED, X,           X,          X,                         X,                         X),
-    S.CONFIRMED:             (X,           X,          X,          S.COMPLETED, S.NO_SHOW,  S.CANCELLED_BY_CUSTOMER,   S.CANCELLED_BY_SUPPLIER,   S.WITHDRAWN),
-    S.RELEASED:              (X,           X,          X,          X,           X,          X,                         X,                         X),
-    S.COMPLETED:             (X,           X,          X,          X,           X,          X,                         X,                         X),
-    S.NO_SHOW:               (X,           X,          X,          X,           X,          X,                         X,                         X),
-    S.CANCELLED_BY_CUSTOMER: (X,           X,          X,          X,           X,          X,                         X,                         X),
-    S.CANCELLED_BY_SUPPLIER: (X,           X,          X,          X,           X,          X,                         X,                         X),
-    S.WITHDRAWN:             (X,           X,          X,          X,           X,          X,                         X,                         X),
+EVENT_COLUMNS = (E.CONFIRM, E.EXPIRE, E.ABANDON, E.RECLAIM, E.COMPLETE, E.MARK_NO_SHOW, E.CUSTOMER_CANCEL, E.SUPPLIER_CANCEL, E.WITHDRAW)
+EXPECTED_TABLE: dict[OrderState, tuple[OrderState | None, ...]] = {
+    #                         confirm      expire      abandon     reclaim  complete     no_show     cust_cancel                supp_cancel                withdraw
+    S.HELD:                  (S.CONFIRMED, S.RELEASED, S.RELEASED, X,       X,           X,          X,                         X,                         X),
+    S.CONFIRMED:             (X,           X,          X,          X,       S.COMPLETED, S.NO_SHOW,  S.CANCELLED_BY_CUSTOMER,   S.CANCELLED_BY_SUPPLIER,   S.WITHDRAWN),
+    S.RELEASED:              (X,           X,          X,          S.HELD,  X,           X,          X,                         X,                         X),
+    S.COMPLETED:             (X,           X,          X,          X,       X,           X,          X,                         X,                         X),
+    S.NO_SHOW:               (X,           X,          X,          X,       X,           X,          X,                         X,                         X),
+    S.CANCELLED_BY_CUSTOMER: (X,           X,          X,          X,       X,           X,          X,                         X,                         X),
+    S.CANCELLED_BY_SUPPLIER: (X,           X,          X,          X,       X,           X,          X,                         X,                         X),
+    S.WITHDRAWN:             (X,           X,          X,          X,       X,           X,          X,                         X,                         X),
 }  # fmt: skip
 
-ALL_PAIRS = [(status, event) for status in EXPECTED_TABLE for event in EVENT_COLUMNS]
+ALL_PAIRS = [(state, event) for state in EXPECTED_TABLE for event in EVENT_COLUMNS]
 
 
 def test_expected_table_covers_every_state_and_event():
-    assert set(EXPECTED_TABLE) == set(Status), "a new state needs a row in this table"
-    assert set(EVENT_COLUMNS) == set(Event) and len(EVENT_COLUMNS) == len(Event), "a new event needs a column"
+    assert set(EXPECTED_TABLE) == set(OrderState), "a new state needs a row in this table"
+    assert set(EVENT_COLUMNS) == set(OrderEvent) and len(EVENT_COLUMNS) == len(OrderEvent), "a new event needs a column"
     assert all(len(row) == len(EVENT_COLUMNS) for row in EXPECTED_TABLE.values())
-    assert len(ALL_PAIRS) == len(Status) * len(Event) == 64
+    assert len(ALL_PAIRS) == len(OrderState) * len(OrderEvent) == 72
 
 
-@pytest.mark.parametrize(("status", "event"), ALL_PAIRS, ids=[f"{s.value}-{e.value}" for s, e in ALL_PAIRS])
-def test_transition_table(status, event):
-    expected = EXPECTED_TABLE[status][EVENT_COLUMNS.index(event)]
+@pytest.mark.parametrize(("state", "event"), ALL_PAIRS, ids=[f"{s.value}-{e.value}" for s, e in ALL_PAIRS])
+def test_transition_table(state, event):
+    expected = EXPECTED_TABLE[state][EVENT_COLUMNS.index(event)]
     if expected is None:
         with pytest.raises(TransitionRefused) as refused:
-            domain.transition(status, event)
-        assert refused.value.status == status and refused.value.event == event
+            domain.transition(state, event)
+        assert refused.value.state == state and refused.value.event == event
     else:
-        assert domain.transition(status, event) == expected
+        assert domain.transition(state, event) == expected
 
 
 def test_transition_table_in_code_has_no_pair_outside_the_expected_table():
-    defined = {pair: target for pair, target in domain.TRANSITIONS.items()}
+    defined = {pair: target for pair, target in domain.ORDER_TRANSITIONS.items()}
     expected = {
-        (status, event): target
-        for status, row in EXPECTED_TABLE.items()
+        (state, event): target
+        for state, row in EXPECTED_TABLE.items()
         for event, target in zip(EVENT_COLUMNS, row)
         if target is not None
     }
     assert defined == expected
 
 
+def test_a_released_order_is_held_again_on_reclaim_and_only_then():
+    assert domain.transition(S.RELEASED, E.RECLAIM) is S.HELD
+    assert domain.transition("released", E.RECLAIM) is S.HELD, "a state read from the database is a plain str"
+    for state in set(OrderState) - {S.RELEASED}:
+        with pytest.raises(TransitionRefused):
+            domain.transition(state, E.RECLAIM)
+
+
+def test_an_unknown_state_is_refused():
+    with pytest.raises(TransitionRefused):
+        domain.transition("booked", E.CONFIRM)
+
+
+def test_final_states_and_those_that_free_capacity():
+    assert domain.FINAL == {S.COMPLETED, S.NO_SHOW, S.CANCELLED_BY_CUSTOMER, S.CANCELLED_BY_SUPPLIER, S.WITHDRAWN}
+    assert domain.FREES_CAPACITY == {S.CANCELLED_BY_CUSTOMER, S.CANCELLED_BY_SUPPLIER, S.WITHDRAWN}
+    for state in domain.FINAL:
+        assert all(EXPECTED_TABLE[state][i] is None for i in range(len(EVENT_COLUMNS))), "nothing follows a final state"
+
+
+def test_order_live_hold():
+    now = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+    assert domain.is_live_hold(S.HELD, now + timedelta(seconds=1), now)
+    assert not domain.is_live_hold(S.HELD, now, now), "a hold expiring now is over"
+    assert not domain.is_live_hold(S.HELD, None, now)
+    for state in set(OrderState) - {S.HELD}:
+        assert not domain.is_live_hold(state, now + timedelta(hours=1), now)
+    assert domain.hold_expiry(now, 10) == datetime(2026, 5, 4, 10, 10, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- the reservation state machine
+
+RS, RE = ReservationStatus, ReservationEvent
+
+RESERVATION_EVENT_COLUMNS = (RE.CONFIRM, RE.RELEASE, RE.RECLAIM, RE.COMPLETE, RE.NO_SHOW, RE.CANCEL)
+RESERVATION_TABLE: dict[ReservationStatus, tuple[ReservationStatus | None, ...]] = {
+    #               confirm       release      reclaim  complete      no_show     cancel
+    RS.HELD:       (RS.CONFIRMED, RS.RELEASED, X,       X,            X,          X),
+    RS.CONFIRMED:  (X,            X,           X,       RS.COMPLETED, RS.NO_SHOW, RS.CANCELLED),
+    RS.RELEASED:   (X,            X,           RS.HELD, X,            X,          X),
+    RS.COMPLETED:  (X,            X,           X,       X,            X,          X),
+    RS.NO_SHOW:    (X,            X,           X,       X,            X,          X),
+    RS.CANCELLED:  (X,            X,           X,       X,            X,          X),
+}  # fmt: skip
+
+RESERVATION_PAIRS = [(status, event) for status in RESERVATION_TABLE for event in RESERVATION_EVENT_COLUMNS]
+
+
+def test_reservation_table_covers_every_status_and_event():
+    assert set(RESERVATION_TABLE) == set(ReservationStatus), "a new status needs a row in this table"
+    assert set(RESERVATION_EVENT_COLUMNS) == set(ReservationEvent) and len(RESERVATION_EVENT_COLUMNS) == len(ReservationEvent)
+    assert all(len(row) == len(RESERVATION_EVENT_COLUMNS) for row in RESERVATION_TABLE.values())
+    assert len(RESERVATION_PAIRS) == len(ReservationStatus) * len(ReservationEvent) == 36
+
+
+@pytest.mark.parametrize(("status", "event"), RESERVATION_PAIRS, ids=[f"{s.value}-{e.value}" for s, e in RESERVATION_PAIRS])
+def test_reservation_transition_table(status, event):
+    expected = RESERVATION_TABLE[status][RESERVATION_EVENT_COLUMNS.index(event)]
+    if expected is None:
+        with pytest.raises(TransitionRefused) as refused:
+            appointment.transition(status, event)
+        assert refused.value.state == status and refused.value.event == event
+    else:
+        assert appointment.transition(status, event) == expected
+
+
+def test_reservation_table_in_code_has_no_pair_outside_the_expected_table():
+    expected = {
+        (status, event): target
+        for status, row in RESERVATION_TABLE.items()
+        for event, target in zip(RESERVATION_EVENT_COLUMNS, row)
+        if target is not None
+    }
+    assert dict(appointment.RESERVATION_TRANSITIONS) == expected
+
+
+def test_a_released_reservation_is_held_again_on_reclaim_and_only_then():
+    assert appointment.transition(RS.RELEASED, RE.RECLAIM) is RS.HELD
+    assert appointment.transition("released", RE.RECLAIM) is RS.HELD
+    for status in set(ReservationStatus) - {RS.RELEASED}:
+        with pytest.raises(TransitionRefused):
+            appointment.transition(status, RE.RECLAIM)
+    with pytest.raises(TransitionRefused):  # an order state is not a reservation status
+        appointment.transition("cancelled_by_customer", RE.CONFIRM)
+
+
+#: How each end of a confirmed order moves its reservation (written out by hand).
+EXPECTED_END_EVENTS = {
+    S.COMPLETED: (RE.COMPLETE, RS.COMPLETED),
+    S.NO_SHOW: (RE.NO_SHOW, RS.NO_SHOW),
+    S.CANCELLED_BY_CUSTOMER: (RE.CANCEL, RS.CANCELLED),
+    S.CANCELLED_BY_SUPPLIER: (RE.CANCEL, RS.CANCELLED),
+    S.WITHDRAWN: (RE.CANCEL, RS.CANCELLED),
+}
+
+
+def test_every_end_of_an_order_moves_its_confirmed_reservation():
+    assert set(appointment.END_EVENTS) == set(EXPECTED_END_EVENTS) == set(domain.FINAL)
+    for state, (event, status) in EXPECTED_END_EVENTS.items():
+        assert appointment.END_EVENTS[state] is event
+        assert appointment.transition(RS.CONFIRMED, event) is status
+
+
 def test_only_held_and_confirmed_occupy_time():
     now = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
-    assert domain.OCCUPYING == {S.HELD, S.CONFIRMED}
-    assert domain.occupies(S.CONFIRMED, None, now)
-    assert domain.occupies(S.HELD, now + timedelta(seconds=1), now)
-    assert not domain.occupies(S.HELD, now, now), "a hold expiring now no longer blocks"
-    assert not domain.occupies(S.HELD, None, now)
-    for status in set(Status) - {S.HELD, S.CONFIRMED}:
-        assert not domain.occupies(status, now + timedelta(hours=1), now)
+    assert appointment.OCCUPYING == {RS.HELD, RS.CONFIRMED}
+    assert appointment.occupies(RS.CONFIRMED, None, now)
+    assert appointment.occupies(RS.HELD, now + timedelta(seconds=1), now)
+    assert not appointment.occupies(RS.HELD, now, now), "a hold expiring now no longer blocks"
+    assert not appointment.occupies(RS.HELD, None, now)
+    for status in set(ReservationStatus) - {RS.HELD, RS.CONFIRMED}:
+        assert not appointment.occupies(status, now + timedelta(hours=1), now)
+    assert appointment.is_live_hold(RS.HELD, now + timedelta(seconds=1), now)
+    assert not appointment.is_live_hold(RS.HELD, now, now)
+    assert not appointment.is_live_hold(RS.CONFIRMED, now + timedelta(hours=1), now)
 
 
 # ---------------------------------------------------------------- claim units
@@ -97,11 +210,11 @@ T0 = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)  # on the 5-minute grid
 
 
 def _claims(start_min: int, end_min: int, before: int = 0, after: int = 0, resource: int = 1) -> set[str]:
-    return set(domain.claim_units(resource, T0 + timedelta(minutes=start_min), T0 + timedelta(minutes=end_min), before, after))
+    return set(capacity.claim_units(resource, T0 + timedelta(minutes=start_min), T0 + timedelta(minutes=end_min), before, after))
 
 
 def test_claim_units_cover_the_interval_in_5_minute_units():
-    keys = domain.claim_units(7, T0, T0 + timedelta(minutes=30), 0, 0)
+    keys = capacity.claim_units(7, T0, T0 + timedelta(minutes=30), 0, 0)
     base = int(T0.timestamp()) // 60
     assert keys == [f"7:{base + m}" for m in range(0, 30, 5)]
     assert len(set(keys)) == len(keys)
@@ -139,10 +252,10 @@ def test_claims_follow_real_time_across_the_autumn_clock_change():
     first = datetime(2026, 10, 25, 2, 30, fold=0, tzinfo=OSLO).astimezone(UTC)
     second = datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=OSLO).astimezone(UTC)
     assert second - first == timedelta(hours=1)
-    a = set(domain.claim_units(1, first, first + timedelta(minutes=30), 0, 0))
-    b = set(domain.claim_units(1, second, second + timedelta(minutes=30), 0, 0))
+    a = set(capacity.claim_units(1, first, first + timedelta(minutes=30), 0, 0))
+    b = set(capacity.claim_units(1, second, second + timedelta(minutes=30), 0, 0))
     assert not a & b
-    c = set(domain.claim_units(1, first + timedelta(minutes=45), first + timedelta(minutes=75), 0, 0))
+    c = set(capacity.claim_units(1, first + timedelta(minutes=45), first + timedelta(minutes=75), 0, 0))
     assert a.isdisjoint(c) and c & b, "02:15 (summer time) + 30 min overlaps 02:30 (winter time)"
 
 
@@ -164,7 +277,7 @@ def test_on_the_grid_keys_are_shared_exactly_when_occupied_intervals_overlap(s1,
 def test_off_the_grid_overlaps_are_still_caught(s1, d1, s2, d2):
     def keys(start_s: int, dur_s: int) -> set[str]:
         start = T0 + timedelta(seconds=start_s)
-        return set(domain.claim_units(1, start, start + timedelta(seconds=dur_s), 0, 0))
+        return set(capacity.claim_units(1, start, start + timedelta(seconds=dur_s), 0, 0))
 
     if s1 < s2 + d2 and s2 < s1 + d1:
         assert keys(s1, d1) & keys(s2, d2)
@@ -212,24 +325,24 @@ EARLY_START_EXTENDED = [
 
 @pytest.mark.parametrize(("contract", "start", "needed"), EARLY_START_CASES)
 def test_needs_early_start_request_for_standard_services(contract, start, needed):
-    assert domain.needs_early_start_request("standard", oslo(*start), oslo(*contract)) is needed
+    assert withdrawal.needs_early_start_request("standard", oslo(*start), oslo(*contract)) is needed
 
 
 @pytest.mark.parametrize(("contract", "start"), EARLY_START_DAY_BOUNDARY)
 def test_no_early_start_request_after_the_deadline_day(contract, start):
-    assert domain.needs_early_start_request("standard", oslo(*start), oslo(*contract)) is False
+    assert withdrawal.needs_early_start_request("standard", oslo(*start), oslo(*contract)) is False
 
 
 @pytest.mark.parametrize(("contract", "start"), EARLY_START_EXTENDED)
 def test_early_start_request_needed_until_a_deadline_moved_past_weekend_or_holiday(contract, start):
-    assert domain.needs_early_start_request("standard", oslo(*start), oslo(*contract)) is True
+    assert withdrawal.needs_early_start_request("standard", oslo(*start), oslo(*contract)) is True
 
 
 @pytest.mark.parametrize("withdrawal_class", ["exempt_dated_leisure", "exempt_custom", "digital_content"])
 @pytest.mark.parametrize("days_ahead", [0, 1, 13, 14, 15, 60])
 def test_no_early_start_request_outside_the_standard_class(withdrawal_class, days_ahead):
     contract = oslo(2026, 1, 6, 10, 0)
-    assert domain.needs_early_start_request(withdrawal_class, contract + timedelta(days=days_ahead, hours=2), contract) is False
+    assert withdrawal.needs_early_start_request(withdrawal_class, contract + timedelta(days=days_ahead, hours=2), contract) is False
 
 
 # ---------------------------------------------------------------- withdrawal info (L4, L6)
@@ -245,7 +358,7 @@ def test_no_early_start_request_outside_the_standard_class(withdrawal_class, day
     ],
 )
 def test_withdrawal_info(withdrawal_class, applies, says):
-    info = domain.withdrawal_info(withdrawal_class)
+    info = withdrawal.withdrawal_info(withdrawal_class)
     assert info.applies is applies
     assert says in info.message
 
@@ -253,7 +366,7 @@ def test_withdrawal_info(withdrawal_class, applies, says):
 @pytest.mark.parametrize("withdrawal_class", ["", "Standard", "exempt", "none", "standard "])
 def test_withdrawal_info_refuses_an_unknown_class(withdrawal_class):
     with pytest.raises(ValueError):
-        domain.withdrawal_info(withdrawal_class)
+        withdrawal.withdrawal_info(withdrawal_class)
 
 
 # ---------------------------------------------------------------- references and tokens

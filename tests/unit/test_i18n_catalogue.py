@@ -73,7 +73,7 @@ def nb() -> Catalog:
 
 def test_extraction_finds_python_and_template_strings(extracted: Catalog) -> None:
     ids = {message.id for message in extracted if message.id}
-    assert "Enter your name." in ids, "nothing extracted from portal/**.py (N_ in portal/booking/forms.py)"
+    assert "Enter your name." in ids, "nothing extracted from portal/**.py (N_ in portal/sales/forms.py)"
     assert "Choose a time" in ids, "nothing extracted from templates/**.html"
     assert ("%(num)d minute", "%(num)d minutes") in ids, "ngettext plurals were not extracted from templates"
 

@@ -12,13 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from portal.kinds.appointment.messages import booking_drafts, booking_view
 from portal.notify.backends import build_email
 from portal.notify.domain import (
     Channel,
-    Status,
     Topic,
-    after_failure,
-    backoff_seconds,
     booking_dedupe_key,
     code_dedupe_key,
     message_id,
@@ -26,7 +24,8 @@ from portal.notify.domain import (
     sms_allowed,
     wants_reminder,
 )
-from portal.notify.messages import NOT_ALLOWED_SMS, booking_drafts, code_draft
+from portal.notify.messages import NOT_ALLOWED_SMS, code_draft
+from portal.outbox.domain import Status, after_failure, backoff_seconds
 from portal.settings import MailSettings
 
 UTC = timezone.utc
@@ -34,20 +33,25 @@ NOW = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
 BASE_URL = "https://portal.example"
 
 
+ORDER_ID = 31  # the order; the booking view's "id" is its reservation's (RESERVATION_ID)
+RESERVATION_ID = 9
+
+
 def booking(**overrides) -> dict:
-    value = {
-        "id": 9,
+    """The booking view the messages take: an order and its reservation
+    (portal.kinds.appointment.messages.booking_view), each override set on
+    the one that holds the field."""
+    order = {
+        "id": ORDER_ID,
         "reference": "RX4T7B",
         "supplier": None,
-        "start": datetime(2026, 10, 25, 9, 0, tzinfo=UTC),  # the last Sunday of October: 10:00 in Oslo (CET)
-        "end": datetime(2026, 10, 25, 10, 0, tzinfo=UTC),
         "language": "nb",
         "customer_name": "Ola Nordmann",
         "phone": "+4791234567",
         "email": "ola@example.no",
-        "price_ore": 89000,
+        "quote": {"total_ore": 89000},
         "manage_token": "manage-token-abc",
-        "ics_sequence": 0,
+        "updated_at": NOW,
         "terms": {
             "supplier": {
                 "legal_name": "Fjellro Massasje AS",
@@ -66,8 +70,30 @@ def booking(**overrides) -> dict:
             "withdrawal_class": "standard",
         },
     }
-    value.update(overrides)
-    return value
+    reservation = {
+        "id": RESERVATION_ID,
+        "offering": 3,
+        "start": datetime(2026, 10, 25, 9, 0, tzinfo=UTC),  # the last Sunday of October: 10:00 in Oslo (CET)
+        "end": datetime(2026, 10, 25, 10, 0, tzinfo=UTC),
+        "ics_sequence": 0,
+    }
+    for key, value in overrides.items():
+        if key in reservation:
+            reservation[key] = value
+        elif key in order:
+            order[key] = value
+        else:
+            raise KeyError(key)
+    return booking_view(order, reservation)
+
+
+def test_the_booking_view_has_the_order_and_the_reservation():
+    b = booking()
+    assert b["id"] == RESERVATION_ID and b["order_id"] == ORDER_ID
+    assert b["price_ore"] == 89000 and b["reference"] == "RX4T7B" and b["ics_sequence"] == 0
+    drafts = booking_drafts(b, "confirmation", supplier_name="Fjellro", base_url=BASE_URL, now=NOW)
+    assert drafts and all(d.order_id == ORDER_ID for d in drafts), "outbox rows name the order"
+    assert all(type(d.channel) is str and type(d.topic) is str for d in drafts), "a Draft's channel and topic are plain str"
 
 
 # ---------------------------------------------------------------- L31
@@ -116,9 +142,9 @@ def test_sms_goes_nowhere_else(case):
 @pytest.mark.legal("L31")
 def test_a_booking_with_a_foreign_number_gets_no_sendable_sms():
     drafts = booking_drafts(booking(phone="+4915112345678"), "confirmation", supplier_name="Fjellro", base_url=BASE_URL, now=NOW)
-    sms = [d for d in drafts if d.channel is Channel.SMS]
+    sms = [d for d in drafts if d.channel == Channel.SMS]
     assert sms and all(d.status is Status.FAILED and d.last_error == NOT_ALLOWED_SMS for d in sms)
-    assert all(d.status is Status.PENDING for d in drafts if d.channel is Channel.EMAIL)
+    assert all(d.status is Status.PENDING for d in drafts if d.channel == Channel.EMAIL)
 
 
 # ---------------------------------------------------------------- backoff and retries
@@ -210,7 +236,7 @@ def test_reminder_only_when_booked_before_the_reminder_time():
 def test_frozen_terms_may_set_the_reminder_hours():
     b = booking(terms={**booking()["terms"], "reminder_hours": 2})
     drafts = booking_drafts(b, "confirmation", supplier_name="Fjellro", base_url=BASE_URL, now=NOW)
-    reminders = [d for d in drafts if d.topic is Topic.REMINDER]
+    reminders = [d for d in drafts if d.topic == Topic.REMINDER]
     assert reminders and all(d.next_attempt_at == b["start"] - timedelta(hours=2) for d in reminders)
     assert all(d.payload["expires_at"] == b["start"].isoformat() for d in reminders)
 
@@ -230,8 +256,8 @@ def _all_texts(b: dict) -> list[str]:
 def test_every_message_renders_in_the_bookings_language_with_oslo_time(language):
     b = booking(language=language)
     drafts = booking_drafts(b, "confirmation", supplier_name="Fjellro", base_url=BASE_URL, now=NOW)
-    email = next(d for d in drafts if d.channel is Channel.EMAIL and d.topic is Topic.CONFIRMATION)
-    sms = next(d for d in drafts if d.channel is Channel.SMS and d.topic is Topic.CONFIRMATION)
+    email = next(d for d in drafts if d.channel == Channel.EMAIL and d.topic == Topic.CONFIRMATION)
+    sms = next(d for d in drafts if d.channel == Channel.SMS and d.topic == Topic.CONFIRMATION)
     local = "søndag 25. oktober 2026 kl. 10:00" if language == "nb" else "Sunday 25 October 2026 at 10:00"
     assert local in email.payload["subject"] and local in email.payload["text"] and local in sms.payload["text"]
     greeting = "Hei Ola Nordmann," if language == "nb" else "Hello Ola Nordmann,"
@@ -245,7 +271,7 @@ def test_every_message_renders_in_the_bookings_language_with_oslo_time(language)
 
 def test_summer_time_is_shown_as_oslo_wall_time():
     b = booking(start=datetime(2026, 3, 29, 8, 0, tzinfo=UTC), end=datetime(2026, 3, 29, 9, 0, tzinfo=UTC))
-    (sms,) = [d for d in booking_drafts(b, "cancellation", supplier_name="F", base_url=BASE_URL, now=NOW) if d.channel is Channel.SMS]
+    (sms,) = [d for d in booking_drafts(b, "cancellation", supplier_name="F", base_url=BASE_URL, now=NOW) if d.channel == Channel.SMS]
     assert "søndag 29. mars 2026 kl. 10:00" in sms.payload["text"]
 
 
@@ -282,7 +308,7 @@ def test_code_sms_says_how_long_the_code_lasts():
     assert nb.payload["text"] == "Koden din er 123456. Den gjelder i 5 minutter. Ikke del den med noen."
     assert en.payload["text"] == "Your code is 123456. It is valid for 1 minute. Do not share it."
     assert nb.payload["expires_at"] == (NOW + timedelta(seconds=300)).isoformat()
-    assert nb.topic is Topic.CODE and nb.next_attempt_at == NOW
+    assert nb.topic == Topic.CODE and nb.next_attempt_at == NOW
 
 
 # ---------------------------------------------------------------- the MIME message
@@ -290,7 +316,7 @@ def test_code_sms_says_how_long_the_code_lasts():
 
 def _row(topic: str = "confirmation") -> dict:
     drafts = booking_drafts(booking(), topic, supplier_name="Fjellro", base_url=BASE_URL, now=NOW)
-    d = next(x for x in drafts if x.channel is Channel.EMAIL and x.topic == topic)
+    d = next(x for x in drafts if x.channel == Channel.EMAIL and x.topic == topic)
     return {"id": 5, "dedupe_key": d.dedupe_key, "recipient": d.recipient, "language": d.language, "payload": d.payload, "created_at": NOW}
 
 

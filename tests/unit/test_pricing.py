@@ -239,6 +239,195 @@ def test_json_round_trip_is_exact(case):
     assert isinstance(again.means, Means)
 
 
+# ---------------------------------------------------------------- a gift card as part of the payment
+
+
+@st.composite
+def quotes_with_card(draw: st.DrawFn) -> tuple[list[LineItem], int, Means, DepositRule, int, Quote]:
+    """A quote where a gift card with `balance` øre pays first (the card's balance, often more than the total)."""
+    items, discount, means, rule, plain = draw(quotes())
+    total = plain.total_ore
+    balance = draw(
+        st.one_of(
+            st.integers(0, 10**10),
+            st.integers(0, total),
+            st.sampled_from([0, 1, total, max(total - 1, 0), total + 1]),
+        ),
+        label="balance",
+    )
+    q = quote(
+        items,
+        means=means,
+        discount=discount,
+        coupon_code="TEST" if discount else None,
+        deposit=rule,
+        giftcard_ore=balance,
+        giftcard_code="…7Q2M",
+    )
+    return items, discount, means, rule, balance, q
+
+
+@pytest.mark.legal("L20")
+@PROPS
+@given(quotes_with_card())
+def test_pay_now_on_site_and_gift_card_add_up_to_the_total(case):
+    *_, q = case
+    assert q.pay_now_ore + q.pay_on_site_ore + q.giftcard_ore == q.total_ore
+    assert min(q.pay_now_ore, q.pay_on_site_ore, q.giftcard_ore) >= 0
+
+
+@PROPS
+@given(quotes_with_card())
+def test_a_gift_card_never_pays_more_than_the_total(case):
+    _, _, _, _, balance, q = case
+    assert 0 <= q.giftcard_ore <= q.total_ore
+    assert q.giftcard_ore <= balance
+    assert q.giftcard_ore == min(balance, q.total_ore), "the card pays first, as much as it holds"
+    if q.giftcard_ore:
+        assert q.giftcard_code == "…7Q2M"
+    else:
+        assert q.giftcard_code is None, "a card that paid nothing is not named"
+
+
+@pytest.mark.legal("L20")
+@PROPS
+@given(quotes_with_card())
+def test_vipps_pays_the_total_less_the_gift_card(case):
+    _, _, means, rule, _, q = case
+    rest = q.total_ore - q.giftcard_ore
+    if means is Means.VIPPS:
+        if rest:
+            assert q.means is Means.VIPPS and q.pay_now_ore == rest and q.pay_on_site_ore == 0 and q.deposit_ore == 0
+        else:
+            assert q.means is Means.ONSITE and q.pay_now_ore == 0, "a card that pays it all leaves nothing for Vipps"
+    elif means is Means.DEPOSIT:
+        expected = min(deposit_amount(rule, q.total_ore), rest)
+        assert q.pay_now_ore == expected and q.pay_on_site_ore == rest - expected
+        assert q.means is (Means.DEPOSIT if expected else Means.ONSITE)
+        assert q.deposit_ore == (expected if expected else 0)
+    else:
+        assert q.means is Means.ONSITE and q.pay_now_ore == 0 and q.pay_on_site_ore == rest
+    if q.pay_now_ore == 0:
+        assert q.means is Means.ONSITE, "nothing to reserve: no Vipps payment"
+
+
+@pytest.mark.legal("L18")
+@PROPS
+@given(quotes_with_card())
+def test_a_gift_card_is_a_means_of_payment_the_vat_stays_on_the_lines(case):
+    items, discount, means, rule, _, q = case
+    plain = quote(items, means=means, discount=discount, coupon_code="TEST" if discount else None, deposit=rule)
+    assert (q.lines, q.subtotal_ore, q.discount_ore, q.total_ore, q.vat, q.vat_ore) == (
+        plain.lines,
+        plain.subtotal_ore,
+        plain.discount_ore,
+        plain.total_ore,
+        plain.vat,
+        plain.vat_ore,
+    )
+
+
+@PROPS
+@given(quotes_with_card())
+def test_json_round_trip_with_a_gift_card_is_exact(case):
+    *_, q = case
+    data = q.to_json()
+    assert data["giftcard_ore"] == q.giftcard_ore and data["giftcard_code"] == q.giftcard_code
+    for value in all_values(data):
+        assert value is None or type(value) in (int, str), repr(value)
+    again = Quote.from_json(json.loads(json.dumps(data)))
+    assert again == q
+    assert again.to_json() == data
+
+
+@PROPS
+@given(quotes())
+def test_old_json_without_the_gift_card_keys_reads_back_as_before(case):
+    *_, q = case
+    old = {k: v for k, v in q.to_json().items() if k not in ("giftcard_ore", "giftcard_code")}
+    again = Quote.from_json(json.loads(json.dumps(old)))
+    assert again == q
+    assert (again.giftcard_ore, again.giftcard_code) == (0, None)
+    assert again.pay_now_ore + again.pay_on_site_ore == again.total_ore
+
+
+def test_a_quote_frozen_before_gift_cards_existed_reads_back():
+    # Written out by hand as a booking from before gift cards stored it: 650,00 at 25 %, all with Vipps.
+    old = {
+        "version": 1,
+        "lines": [
+            {
+                "description": "Haircut",
+                "quantity": 1,
+                "unit_price_ore": 650_00,
+                "gross_ore": 650_00,
+                "discount_ore": 0,
+                "vat_rate_bp": 2500,
+                "vat_ore": 130_00,
+                "net_ore": 520_00,
+            }
+        ],
+        "subtotal_ore": 650_00,
+        "discount_ore": 0,
+        "total_ore": 650_00,
+        "vat": [{"rate_bp": 2500, "base_ore": 520_00, "vat_ore": 130_00, "gross_ore": 650_00}],
+        "vat_ore": 130_00,
+        "coupon_code": None,
+        "means": "vipps",
+        "deposit_ore": 0,
+        "pay_now_ore": 650_00,
+        "pay_on_site_ore": 0,
+    }
+    q = Quote.from_json(old)
+    assert q == quote([LineItem("Haircut", 1, 650_00, 2500)], means=Means.VIPPS)
+    assert (q.giftcard_ore, q.giftcard_code, q.pay_now_ore, q.means) == (0, None, 650_00, Means.VIPPS)
+    assert q.to_json() == {**old, "giftcard_ore": 0, "giftcard_code": None}
+
+
+@pytest.mark.legal("L20")
+def test_a_gift_card_of_200_kroner_on_650_kroner():
+    # 650,00: the card pays 200,00; Vipps reserves the other 450,00. VAT stays 130,00 on the line.
+    q = quote([LineItem("Haircut", 1, 650_00, 2500)], means=Means.VIPPS, giftcard_ore=200_00, giftcard_code="…AB12")
+    assert (q.total_ore, q.giftcard_ore, q.pay_now_ore, q.pay_on_site_ore, q.vat_ore) == (650_00, 200_00, 450_00, 0, 130_00)
+    assert q.means is Means.VIPPS and q.giftcard_code == "…AB12"
+    # A card holding 1 000,00 pays all 650,00; nothing is left for Vipps.
+    q = quote([LineItem("Haircut", 1, 650_00, 2500)], means=Means.VIPPS, giftcard_ore=1_000_00, giftcard_code="…AB12")
+    assert (q.giftcard_ore, q.pay_now_ore, q.pay_on_site_ore, q.means) == (650_00, 0, 0, Means.ONSITE)
+    # 20 % deposit of 900,00 is 180,00; a card of 800,00 leaves 100,00, so 100,00 is reserved and nothing is on site.
+    items = [LineItem("Massage", 1, 800_00, 2500), LineItem("Lunch", 2, 100_00, 1500)]
+    q = quote(items, means=Means.DEPOSIT, discount=100_00, deposit=DepositRule.percent(20), giftcard_ore=800_00, giftcard_code="…CD34")
+    assert (q.means, q.deposit_ore, q.pay_now_ore, q.pay_on_site_ore, q.giftcard_ore) == (Means.DEPOSIT, 100_00, 100_00, 0, 800_00)
+    # On site: the card pays first, the rest is paid on site.
+    q = quote(items, means=Means.ONSITE, discount=100_00, giftcard_ore=300_00, giftcard_code="…CD34")
+    assert (q.means, q.pay_now_ore, q.pay_on_site_ore, q.giftcard_ore) == (Means.ONSITE, 0, 600_00, 300_00)
+
+
+def test_gift_card_amounts_are_whole_non_negative_ore():
+    item = LineItem("x", 1, 100_00, 2500)
+    with pytest.raises(TypeError):
+        quote([item], means=Means.VIPPS, giftcard_ore=50.0)
+    with pytest.raises(TypeError):
+        quote([item], means=Means.VIPPS, giftcard_ore=True)
+    with pytest.raises(ValueError):
+        quote([item], means=Means.VIPPS, giftcard_ore=-1)
+
+
+def test_from_json_refuses_gift_card_figures_that_do_not_add_up():
+    q = quote([LineItem("x", 1, 100_00, 2500)], means=Means.VIPPS, giftcard_ore=30_00, giftcard_code="…EF56")
+    good = q.to_json()
+    assert Quote.from_json(good) == q
+    for key, value in [("giftcard_ore", 30_01), ("giftcard_ore", -1), ("pay_now_ore", 100_00)]:
+        with pytest.raises(ValueError):
+            Quote.from_json({**good, key: value})
+    # Vipps reserves the total less the card: moving an øre from Vipps to on site does not add up for Vipps.
+    with pytest.raises(ValueError):
+        Quote.from_json({**good, "pay_now_ore": 69_99, "pay_on_site_ore": 1})
+    with pytest.raises(TypeError):
+        Quote.from_json({**good, "giftcard_ore": 30.0})
+    with pytest.raises(TypeError):
+        Quote.from_json({**good, "giftcard_code": 7})
+
+
 # ---------------------------------------------------------------- worked examples
 
 
