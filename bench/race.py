@@ -167,8 +167,8 @@ async def _appointment_contexts():
 
 
 async def plan_same_slot(now) -> dict:
-    from portal.kinds.appointment import service
     from portal.catalogue.service import offering_context
+    from portal.kinds.appointment import service
     from portal.lib import clock
 
     ctx = await offering_context(*SINGLE)

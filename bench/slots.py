@@ -94,8 +94,8 @@ def _reference(i: int) -> str:
 async def _catalogue() -> dict:
     """Per resource: its weekly hours (minus breaks) and the appointment offerings it performs."""
     from portal.catalogue.service import offering_context_by_id, schedules
-    from portal.kinds.appointment.service import _terms_snapshot
     from portal.catalogue.tables import Offering
+    from portal.kinds.appointment.service import _terms_snapshot
 
     offerings = await Offering.select(Offering.id).where(
         (Offering.kind == "appointment") & (Offering.active == True) & Offering.duration_min.is_not_null()  # noqa: E712

@@ -93,7 +93,15 @@ async def clean_bookings():
     from portal.notify.tables import DevMessage
     from portal.orders.tables import Order, OrderLine
     from portal.outbox.tables import OutboxMessage
-    from portal.payments.tables import Coupon, CouponRedemption, MoneyMovement, Payment, PaymentEvent, PaymentOperation, WebhookDelivery
+    from portal.payments.tables import (
+        Coupon,
+        CouponRedemption,
+        MoneyMovement,
+        Payment,
+        PaymentEvent,
+        PaymentOperation,
+        WebhookDelivery,
+    )
 
     await Coupon.update({Coupon.uses: 0}, force=True)
     for table in (
@@ -142,10 +150,10 @@ def vipps():
     if not _vipps_server:
         import contextlib
 
-        from tests.integration.vipps_support import serve_in_thread
         from portal.app import create_app  # noqa: F401 - the dev app borrows the template engine
         from portal.payments.vipps.devserver import DevVipps, create_dev_vipps_app
         from portal.settings import load
+        from tests.integration.vipps_support import serve_in_thread
 
         v = load().vipps
         dev = DevVipps(

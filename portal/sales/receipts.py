@@ -104,7 +104,8 @@ async def for_movement(order: dict, movement: dict, now: datetime) -> docs.Issue
     if movement["kind"] == "capture":
         if movement["reason"] in FEE_LINES:
             what = ", ".join(line.description for line in quote.lines)
-            description = translations(language).gettext(FEE_LINES[movement["reason"]]) % {"what": what}
+            fee_line = FEE_LINES[movement["reason"]]
+            description = translations(language).gettext(fee_line) % {"what": what}
             shares = allocate(quote, amount)
             fee = [
                 docs.Line(

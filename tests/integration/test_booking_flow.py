@@ -14,7 +14,6 @@ from portal.audit.domain import system
 from portal.kinds.appointment.service import release_expired
 from portal.lib import clock
 from portal.lib.i18n import translations
-
 from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, first_free_slot, slots
 
 OFFERING = "/s/saks-og-stil-grunerlokka/herreklipp"

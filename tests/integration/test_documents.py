@@ -18,13 +18,13 @@ from io import BytesIO
 import pytest
 from pypdf import PdfReader
 
+from portal.audit.domain import system
+from portal.audit.service import USE_CASES, AuditError, acting, use_case
 from portal.documents import render as rendering
 from portal.documents import service
 from portal.documents.domain import InvalidDocument, Kind, PaymentPart
 from portal.documents.tables import Document, DocumentPdf, DocumentSeries, DocumentVoid
 from portal.lib import clock
-from portal.audit.domain import system
-from portal.audit.service import USE_CASES, AuditError, acting, use_case
 from portal.lib.db import write_transaction
 from tests.conftest import DATABASE_URL, IS_POSTGRES
 from tests.document_drafts import (

@@ -18,17 +18,17 @@ import pytest
 from markupsafe import escape
 
 from portal.capacity.tables import SlotClaim
+from portal.catalogue.domain import RANKING_NOTE
+from portal.catalogue.tables import Offering, Resource, Supplier
 from portal.kinds.appointment.tables import Reservation
 from portal.legal.cancellation import cancellation_terms_text
 from portal.legal.withdrawal import WITHDRAWAL_MESSAGES, withdrawal_info
-from portal.orders.domain import OrderState
-from portal.orders.tables import Order, OrderLine
-from portal.sales.checkout import CONSENT_TEXTS
-from portal.catalogue.domain import RANKING_NOTE
-from portal.catalogue.tables import Offering, Resource, Supplier
 from portal.lib import clock
 from portal.lib.i18n import translations
 from portal.lib.money import format_nok, format_rate, split_vat
+from portal.orders.domain import OrderState
+from portal.orders.tables import Order, OrderLine
+from portal.sales.checkout import CONSENT_TEXTS
 from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, first_free_slot, slots
 
 HAIRCUT = "/s/saks-og-stil-grunerlokka/herreklipp"

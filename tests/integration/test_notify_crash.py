@@ -39,7 +39,6 @@ from portal.outbox import service
 from portal.outbox.domain import Draft
 from portal.outbox.tables import OutboxMessage
 from portal.settings import ROOT
-
 from tests.integration.test_notify_support import SmtpServer, clean_outbox, settings_with  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("clean_outbox")

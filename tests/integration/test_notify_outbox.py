@@ -18,7 +18,6 @@ from portal.outbox import service as outbox
 from portal.outbox import worker
 from portal.outbox.domain import Draft, Status
 from portal.outbox.tables import OutboxMessage
-
 from tests.integration.test_notify_support import (  # noqa: F401 - fixtures
     NOW,
     SmtpServer,

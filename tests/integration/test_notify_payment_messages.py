@@ -32,7 +32,6 @@ from portal.notify.tables import DevMessage
 from portal.outbox import worker
 from portal.outbox.domain import Status
 from portal.outbox.tables import OutboxMessage
-
 from tests.integration.test_notify_golden import DTSTAMP, ORDER, RESERVATION
 from tests.integration.test_notify_support import NOW, SUPPLIER_SLUG, change_booking, enqueue, make_booking
 

@@ -15,7 +15,6 @@ from portal.notify import routes, service
 from portal.notify.tables import DevMessage
 from portal.outbox import worker
 from portal.outbox.tables import OutboxMessage
-
 from tests.integration.helpers import confirm_with_code, first_free_slot
 from tests.integration.test_notify_support import NOW, clean_outbox, enqueue, make_booking, settings_with  # noqa: F401
 

@@ -22,7 +22,6 @@ from portal.notify.enqueue import enqueue_code_sms
 from portal.notify.tables import DevMessage
 from portal.outbox import worker
 from portal.outbox.tables import OutboxMessage
-
 from tests.integration.test_notify_support import NOW, clean_outbox, enqueue, make_booking, settings_with  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("clean_outbox")

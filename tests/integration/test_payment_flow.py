@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from portal.orders.tables import Order
 from portal.payments.tables import Payment
-from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, first_free_slot
+from tests.integration.helpers import confirm_with_code, first_free_slot
 
 HAIRCUT = "/s/saks-og-stil-grunerlokka/herreklipp"
 

@@ -96,7 +96,14 @@ async def _handle(task: dict, barrier):
         from portal.kinds.appointment.tables import Reservation
         from portal.orders.tables import Order, OrderLine
         from portal.outbox.tables import OutboxMessage
-        from portal.payments.tables import CouponRedemption, MoneyMovement, Payment, PaymentEvent, PaymentOperation, WebhookDelivery
+        from portal.payments.tables import (
+            CouponRedemption,
+            MoneyMovement,
+            Payment,
+            PaymentEvent,
+            PaymentOperation,
+            WebhookDelivery,
+        )
 
         # What refers to an order goes first (the session database may hold another test's payments).
         for table in (MoneyMovement, PaymentEvent, WebhookDelivery, OutboxMessage, PaymentOperation, Payment, CouponRedemption):
@@ -313,7 +320,7 @@ def racers(request, tmp_path_factory):
     else:
         try:
             asyncio.run(_recreate_pg_database(PG_ADMIN_URL, PG_RACE_DB))
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} (set PORTAL_RACE_PG_URL): {exc!r}")
         url = _with_database(PG_ADMIN_URL, PG_RACE_DB)
         reset_database(url)

@@ -15,7 +15,6 @@ import pytest
 from portal.payments.vipps import signing
 from portal.payments.vipps.client import VippsClient, VippsConfig, VippsError, VippsUnavailable
 from portal.payments.vipps.devserver import WEBHOOK_EVENT_TYPES, DevVipps, dev_vipps_router
-
 from tests.integration.vipps_support import (  # noqa: F401 - fixtures
     Clock,
     WebhookReceiver,

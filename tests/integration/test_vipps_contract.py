@@ -33,7 +33,6 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
 from portal.payments.vipps.client import VippsClient, VippsError
 from portal.payments.vipps.devserver import WEBHOOK_EVENT_TYPES
-
 from tests.integration.vipps_support import WebhookReceiver, config_for, dev_vipps, dev_vipps_module  # noqa: F401 - fixtures
 
 #: The repository's copy (tests/specs/vipps), checked against ../shared/specs/vipps when that exists.

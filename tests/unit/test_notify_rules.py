@@ -5,8 +5,8 @@ from __future__ import annotations
 import email
 import random
 import re
-from email import policy
 from datetime import datetime, timedelta, timezone
+from email import policy
 
 import pytest
 from hypothesis import given

@@ -67,7 +67,7 @@ def test_vector_verifies():
 
 def test_round_trip_with_query_and_port():
     url = "http://127.0.0.1:8123/hooks/vipps?source=test&x=1"
-    body = '{"name":"AUTHORIZED","amount":{"currency":"NOK","value":49900}}'.encode()
+    body = b'{"name":"AUTHORIZED","amount":{"currency":"NOK","value":49900}}'
     now = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
     headers = signing.sign("s3cret", url=url, body=body, now=now)
     signing.verify("s3cret", path_and_query="/hooks/vipps?source=test&x=1", host="127.0.0.1:8123", headers=headers, body=body, now=now + timedelta(seconds=30))

@@ -15,10 +15,8 @@ from portal.outbox.domain import Draft
 from portal.payments import giftcards
 from portal.web.render import org_number_text, phone_text
 
-SUBJECTS = {
-    "giftcard_issued": N_("Your gift card from %(supplier)s"),
-    "giftcard_gift": N_("A gift card for you from %(supplier)s"),
-}
+ISSUED_SUBJECT = N_("Your gift card from %(supplier)s")
+GIFT_SUBJECT = N_("A gift card for you from %(supplier)s")
 
 #: A gift sent on a chosen day goes out in the morning of that day (Oslo).
 GIFT_HOUR = time(8, 0)
@@ -66,7 +64,7 @@ def drafts(order: dict, cards: list[dict], *, base_url: str, now: datetime, atta
         "balance_url": f"{base_url}/gavekort",
     }
     views = [card_view(c, language) for c in cards]
-    subject = t.gettext(SUBJECTS["giftcard_issued"]) % {"supplier": supplier_name}
+    subject = t.gettext(ISSUED_SUBJECT) % {"supplier": supplier_name}
     context = {"b": b, "s": s, "subject": subject, "cards": views, "audience": "customer"}
     out = []
     if order.get("email"):
@@ -92,7 +90,7 @@ def drafts(order: dict, cards: list[dict], *, base_url: str, now: datetime, atta
     for card, view in zip(cards, views, strict=True):
         if not card.get("recipient_email"):
             continue
-        gift_subject = t.gettext(SUBJECTS["giftcard_gift"]) % {"supplier": supplier_name}
+        gift_subject = t.gettext(GIFT_SUBJECT) % {"supplier": supplier_name}
         gift = {"b": {**b, "customer_name": card.get("recipient_name") or ""}, "s": s, "subject": gift_subject, "card": view, "giver": order["customer_name"]}
         due = _morning_of(card["deliver_on"]) if card.get("deliver_on") else now
         out.append(
