@@ -180,6 +180,12 @@ class DevEmail:
     async def send(self, row: dict) -> str:
         msg = build_email(row, self.mail, await attachments_for(row))
         payload = _payload(row)
+        documents_by_name = {}
+        for item in payload.get("attachments") or []:
+            if isinstance(item, dict) and item.get("document_id"):
+                found = await documents.attachment(int(item["document_id"]))
+                documents_by_name[found.filename] = int(item["document_id"])
+        listed = [{**a, "document_id": documents_by_name.get(a["filename"])} for a in attachments_of(msg)]
         inserted = await DevMessage.insert(
             DevMessage(
                 channel=Channel.EMAIL.value,
@@ -188,7 +194,7 @@ class DevEmail:
                 subject=payload.get("subject", "")[:300],
                 body=payload.get("text", ""),
                 html=payload.get("html", ""),
-                attachments=attachments_of(msg),
+                attachments=listed,
                 created_at=clock.now(),
             )
         ).returning(DevMessage.id)

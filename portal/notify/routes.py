@@ -10,6 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 
 from portal.audit.domain import system
+from portal.documents import service as documents
 from portal.lib import clock
 from portal.notify import service
 from portal.notify.backends import dev_backend_active
@@ -47,6 +48,18 @@ async def dev_mailbox_html(message_id: int) -> Response:
     )
 
 
+@get("/dev/mailbox/documents/{name:str}", name="dev_mailbox_document")
+async def dev_mailbox_document(name: str) -> Response:
+    """A PDF the dev email backend attached, as it was sent. Only while a dev backend is active."""
+    stem = name.removesuffix(".pdf")
+    if not dev_backend_active(load_settings()) or not stem.isdigit() or len(stem) > 12:
+        raise NotFoundException()
+    content = await documents.pdf_of(int(stem))
+    if content is None:
+        raise NotFoundException()
+    return Response(content=content, media_type="application/pdf")
+
+
 TWILIO = system("twilio-callback")
 
 
@@ -63,5 +76,5 @@ async def twilio_status_hook(request: Request) -> Response:
     return Response(content=None, status_code=204 if ok else 403)
 
 
-ROUTES = [dev_mailbox, dev_mailbox_html, twilio_status_hook]
+ROUTES = [dev_mailbox, dev_mailbox_html, dev_mailbox_document, twilio_status_hook]
 """Everything to add to create_app's route_handlers."""

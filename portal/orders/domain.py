@@ -66,7 +66,8 @@ ORDER_TRANSITIONS: dict[tuple[OrderState, OrderEvent], OrderState] = {
 #: Ends that give the order's capacity back to others.
 FREES_CAPACITY = frozenset({OrderState.CANCELLED_BY_CUSTOMER, OrderState.CANCELLED_BY_SUPPLIER, OrderState.WITHDRAWN})
 
-#: The states an order can end in (nothing follows them).
+#: The states an order can end in (nothing follows them, but a withdrawal
+#: after delivery: completed → withdrawn).
 FINAL = frozenset(
     {
         OrderState.COMPLETED,

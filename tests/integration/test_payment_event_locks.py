@@ -15,10 +15,10 @@ import asyncio
 from datetime import timedelta
 
 from portal.audit.domain import system
+from portal.audit.service import acting
 from portal.catalogue.service import offering_context
 from portal.kinds.appointment import service as appointment
 from portal.lib import clock
-from portal.lib.db import write_transaction
 from portal.payments import domain
 from portal.payments.service import _store_events
 from portal.payments.tables import Payment, PaymentEvent
@@ -45,14 +45,14 @@ async def test_a_sync_and_a_webhook_of_the_same_event_queue_instead_of_deadlocki
     created = domain.Event(name=domain.PaymentEventName.CREATED, amount_ore=549_00, success=True, at=now, psp_reference="psp-1", idempotency_key=None)
 
     async def like_sync():
-        async with write_transaction():
+        async with acting(system("test"), "test.sync", now=now):  # what payment.sync does
             await Payment.update({Payment.synced_at: now}).where(Payment.reference == reference)
             await asyncio.sleep(0.5)  # the webhook arrives while the sync holds the payment row
             return await _store_events(reference, [created], "events", now)
 
     async def like_webhook():
         await asyncio.sleep(0.15)
-        async with write_transaction():
+        async with acting(system("test"), "test.webhook", now=now):  # what payment.webhook does
             return await _store_events(reference, [created], "webhook", now)
 
     results = await asyncio.wait_for(asyncio.gather(like_sync(), like_webhook(), return_exceptions=True), timeout=30)
