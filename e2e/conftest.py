@@ -314,9 +314,10 @@ class Problems:
         url = (message.location or {}).get("url", "")
         if "favicon.ico" in text or url.endswith("/favicon.ico"):
             return
-        # Chromium logs every page answered with 4xx; a 422 form re-render and a
-        # 409 "time taken" page are the app's deliberate answers, not faults.
-        if EXPECTED_ERROR_PAGE.search(text) and re.search(r"/(checkout/[^/?#]+|hold)$", urlsplit(url).path):
+        # Chromium logs every page answered with 4xx; a 422 form re-render (the
+        # checkout, a gift card purchase or balance form) and a 409 "time taken"
+        # page are the app's deliberate answers, not faults.
+        if EXPECTED_ERROR_PAGE.search(text) and re.search(r"/(checkout/[^/?#]+|hold|giftcard|gavekort)$", urlsplit(url).path):
             return
         self.errors.append(f"console: {text} ({url})")
 

@@ -194,7 +194,7 @@ async def payable(c: Checkout, means: Means, now: datetime, language: str) -> Pa
             offering_id=first_offering,
         )
         if evaluation.refusal is None:
-            card_ore, card_code, balance = evaluation.allowance_ore, giftcards.masked(evaluation.card.code_last4), evaluation.card.balance_ore
+            card_ore, card_code, balance = evaluation.allowance_ore, "…" + evaluation.card.code_last4, evaluation.card.balance_ore
             discount += _waived(evaluation.card, before_card.total_ore)
         else:
             card_error = evaluation.message.text(language)
@@ -367,7 +367,7 @@ async def _take_details(c: Checkout, order: dict, s: Submission, consent_texts: 
         except giftcard_store.GiftCardRefused as refused:
             raise GiftCardRefusedAtSubmit(refused.message) from None
         found = await giftcard_store.card_by_code(order["giftcard_code"])
-        card_code = giftcards.masked(found.code_last4) if found else None
+        card_code = "…" + found.code_last4 if found else None
         if found is not None and found.kind is giftcards.CardKind.SERVICE:
             discount += before_card.total_ore - card_ore  # the price rise since the card was bought
     else:
