@@ -13,6 +13,7 @@ from portal.identity.domain import Refusal
 from portal.lib import clock
 from portal.orders import kinds
 from portal.orders.tables import Order
+from portal.sales import receipts
 from portal.sales.forms import phone_error
 from portal.web.render import language_of, page
 from portal.web.security import (
@@ -51,6 +52,11 @@ async def _bookings(customer_id: int) -> list[dict]:
         row["start"] = min(starts) if starts else None
         row["end"] = max(ends) if ends else None
         row["status"] = row["state"]
+        row["documents"] = [
+            {"id": d.id, "label": receipts.LABELS[d.kind.value], "number": d.number}
+            for d in await receipts.of_order(row)
+            if d.kind.value in ("receipt", "credit_note")
+        ]
     rows.sort(key=lambda r: r["start"] or r["created_at"], reverse=True)
     return rows
 

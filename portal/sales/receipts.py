@@ -43,6 +43,9 @@ FEE_LINES = {
     Outcome.NO_SHOW.value: N_("No-show fee: %(what)s"),
 }
 
+#: What each kind of document is called in lists.
+LABELS = {"receipt": N_("Receipt"), "credit_note": N_("Credit note"), "giftcard": N_("Gift card")}
+
 SUBJECTS = {
     docs.Kind.RECEIPT: N_("Receipt %(number)s from %(supplier)s"),
     docs.Kind.CREDIT_NOTE: N_("Credit note %(number)s from %(supplier)s"),

@@ -324,10 +324,6 @@ async def order_page(request: Request, token: str, new: str | None = None) -> ob
     )
 
 
-#: What each kind of document is called in lists.
-DOCUMENT_LABELS = {"receipt": N_("Receipt"), "credit_note": N_("Credit note"), "giftcard": N_("Gift card")}
-
-
 async def _documents(order: dict) -> list[dict]:
     """The order's documents for its page: ready to download, or being prepared."""
     listed = []
@@ -335,7 +331,7 @@ async def _documents(order: dict) -> list[dict]:
         listed.append(
             {
                 "id": d.id,
-                "label": DOCUMENT_LABELS[d.kind.value],
+                "label": receipts.LABELS[d.kind.value],
                 "number": d.number if d.number is not None else (d.code_last4 and f"…{d.code_last4}"),
                 "issued_at": d.issued_at,
                 "ready": await documents.stored_pdf(d.id) is not None,

@@ -81,6 +81,15 @@ async def test_a_delivered_vipps_booking_gets_its_receipt_with_every_l15_field(c
         order["reference"],  # the order reference
     ):
         assert expected in text, (expected, text[:1500])
+    # It downloads from the order page and from "Mine bookinger".
+    from portal.web.security import account_cookie
+
+    link = f"/b/{order['manage_token']}/documents/{receipt.id}.pdf"
+    assert link in (await client.get(f"/b/{order['manage_token']}")).text
+    cookie = account_cookie(order["customer"])
+    client.cookies.set(cookie.key, cookie.value)
+    assert link in (await client.get("/mine")).text
+    assert (await client.get(link)).content == pdf
 
 
 @pytest.mark.legal("L14")
