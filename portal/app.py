@@ -164,6 +164,3 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan, outbox_worker.lifespan],
         debug=False,
     )
-
-#: The tests of the dev Vipps app build it with the same engine.
-_template_engine = template_engine

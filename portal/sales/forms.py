@@ -5,12 +5,12 @@ Messages are msgids (English) translated where they are shown.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from portal.lib.forms import form_text
 from portal.lib.i18n import N_
 
 MAX_NAME = 200
@@ -49,13 +49,6 @@ def _ticked(raw: object) -> bool:
     return str(raw or "").strip().lower() in {"on", "1", "true", "yes"}
 
 
-def _text(form: dict, key: str, limit: int) -> str:
-    raw = form.get(key, "")
-    if isinstance(raw, list):
-        raw = raw[0] if raw else ""
-    # Control and format characters (C0, DEL, C1, …) never belong in a name or a note.
-    cleaned = "".join(ch for ch in str(raw) if ch in "\n\t" or not unicodedata.category(ch).startswith("C")).strip()
-    return cleaned[: limit + 1]
 
 
 MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
@@ -85,18 +78,18 @@ def phone_error(raw: str) -> tuple[str | None, str | None]:
 def parse_checkout(form: dict, *, needs_early_start: bool, means: tuple[str, ...] = ("onsite",)) -> CheckoutResult:
     """`means`: the ways to pay on offer; with one, it needs no choice."""
     values = CheckoutInput(
-        name=_text(form, "name", MAX_NAME),
-        phone=_text(form, "phone", 40),
-        email=_text(form, "email", 254),
-        note=_text(form, "note", MAX_NOTE),
+        name=form_text(form, "name", MAX_NAME),
+        phone=form_text(form, "phone", 40),
+        email=form_text(form, "email", 254),
+        note=form_text(form, "note", MAX_NOTE),
         accept_terms=_ticked(form.get("accept_terms")),
         adult=_ticked(form.get("adult")),
         early_start=_ticked(form.get("early_start")),
-        code=_text(form, "code", 20),
+        code=form_text(form, "code", 20),
         remember_device=_ticked(form.get("remember_device")),
-        means=_text(form, "means", 20),
-        coupon=_text(form, "coupon", 60),
-        giftcard=_text(form, "giftcard", 60),
+        means=form_text(form, "means", 20),
+        coupon=form_text(form, "coupon", 60),
+        giftcard=form_text(form, "giftcard", 60),
     )
     result = CheckoutResult(values=values)
     errors = result.errors

@@ -612,7 +612,7 @@ async def test_router_in_an_app_with_csrf_like_the_main_app():
     from litestar.config.csrf import CSRFConfig
     from litestar.template.config import TemplateConfig
 
-    from portal.app import _template_engine
+    from portal.web.templates import template_engine
     from tests.integration.helpers import csrf
 
     port = free_port()
@@ -620,7 +620,7 @@ async def test_router_in_an_app_with_csrf_like_the_main_app():
     dev = DevVipps(public_base=base_url)
     app = Litestar(
         route_handlers=[dev_vipps_router(dev)],
-        template_config=TemplateConfig(instance=_template_engine()),
+        template_config=TemplateConfig(instance=template_engine()),
         csrf_config=CSRFConfig(secret="test-secret-for-csrf-0123456789", cookie_name="csrftoken", cookie_httponly=True, header_name="x-csrftoken"),
         logging_config=None,  # no queue-listener thread left behind
     )

@@ -156,10 +156,17 @@ class Appointment:
     async def gone_context(self, order: dict, reason: object, now: datetime) -> dict:
         rows = await service.reservations_of(order["id"])
         if not rows:
-            return {"nearest": [], "reason": reason}
+            return {"nearest": [], "reason": reason, "reason_text": domain.reason_text}
         ctx = await offering_context_by_id(rows[0]["offering"])
         nearest = await service.nearest_free(ctx, rows[0]["start"], now) if ctx else []
-        return {"nearest": nearest, "reason": reason, "ctx": ctx, "supplier": ctx.supplier if ctx else None, "offering": ctx.offering if ctx else None}
+        return {
+            "nearest": nearest,
+            "reason": reason,
+            "reason_text": domain.reason_text,
+            "ctx": ctx,
+            "supplier": ctx.supplier if ctx else None,
+            "offering": ctx.offering if ctx else None,
+        }
 
 
 KIND = Appointment()

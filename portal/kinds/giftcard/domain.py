@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 
+from portal.lib.forms import form_text
 from portal.lib.i18n import N_
 from portal.payments.giftcards import GiftCardOffer, ValueKind, card_value
 
@@ -45,24 +45,18 @@ class Purchase:
         return not self.errors
 
 
-def _text(form: dict, key: str, limit: int) -> str:
-    raw = form.get(key, "")
-    if isinstance(raw, list):
-        raw = raw[0] if raw else ""
-    cleaned = "".join(ch for ch in str(raw) if ch in "\n" or not unicodedata.category(ch).startswith("C")).strip()
-    return cleaned[: limit + 1]
 
 
 def parse_purchase(form: dict, offer: GiftCardOffer, today: date) -> Purchase:
     """What the buyer asked for, or what is wrong with it (nothing is written here)."""
     values = PurchaseInput(
-        amount=_text(form, "amount", 20),
-        quantity=_text(form, "quantity", 5) or "1",
-        for_gift=_text(form, "for_gift", 5).lower() in {"on", "1", "true", "yes"},
-        recipient_name=_text(form, "recipient_name", MAX_NAME),
-        recipient_email=_text(form, "recipient_email", 254),
-        message=_text(form, "message", MAX_MESSAGE),
-        deliver_on=_text(form, "deliver_on", 20),
+        amount=form_text(form, "amount", 20),
+        quantity=form_text(form, "quantity", 5) or "1",
+        for_gift=form_text(form, "for_gift", 5).lower() in {"on", "1", "true", "yes"},
+        recipient_name=form_text(form, "recipient_name", MAX_NAME),
+        recipient_email=form_text(form, "recipient_email", 254),
+        message=form_text(form, "message", MAX_MESSAGE),
+        deliver_on=form_text(form, "deliver_on", 20),
     )
     result = Purchase(values=values)
     errors = result.errors
