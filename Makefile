@@ -52,7 +52,7 @@ lint: setup
 
 # The same suite on PostgreSQL (CI runs both).
 test-postgres: setup browser
-	DATABASE_URL=$(PG_URL) $(PY) -m pytest
+	DATABASE_URL=$(PG_URL) PORTAL_TEST_OTHER_ENGINE=0 $(PY) -m pytest
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor var

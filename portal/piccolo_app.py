@@ -15,11 +15,12 @@ from portal.catalogue.tables import (
     Supplier,
 )
 from portal.documents.tables import Document, DocumentPdf, DocumentSeries, DocumentVoid
+from portal.identity.staff.tables import StaffAccount, StaffLink, StaffLoginFailure, StaffMembership, StaffSession
 from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
 from portal.kinds.appointment.tables import Reservation
 from portal.kinds.giftcard.tables import GiftCardOffer
 from portal.notify.tables import DevMessage
-from portal.orders.tables import Order, OrderLine
+from portal.orders.tables import Order, OrderLine, OrderNote
 from portal.outbox.tables import OutboxMessage
 from portal.payments.tables import (
     Coupon,
@@ -46,6 +47,7 @@ APP_CONFIG = AppConfig(
         OfferingResource,
         Order,
         OrderLine,
+        OrderNote,
         Reservation,
         SlotClaim,
         ClassSession,
@@ -53,6 +55,11 @@ APP_CONFIG = AppConfig(
         CustomerSupplier,
         PhoneCode,
         DeviceToken,
+        StaffAccount,
+        StaffMembership,
+        StaffSession,
+        StaffLink,
+        StaffLoginFailure,
         OutboxMessage,
         DevMessage,
         Payment,

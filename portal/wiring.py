@@ -40,6 +40,7 @@ def configure() -> None:
 def route_handlers() -> list:
     """Every route of the shop, by area (the app adds its own and the dev ones)."""
     from portal.account import routes as account_routes
+    from portal.backoffice import routes as backoffice_routes
     from portal.catalogue import routes as catalogue_routes
     from portal.notify import routes as notify_routes
 
@@ -50,4 +51,5 @@ def route_handlers() -> list:
         *sales_routes.ROUTES,
         *notify_routes.ROUTES,
         *account_routes.ROUTES,
+        backoffice_routes.router(),
     ]

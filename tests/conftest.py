@@ -20,9 +20,9 @@ _tmp = Path(tempfile.mkdtemp(prefix="portal-test-"))
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{_tmp / 'test.sqlite3'}")
 os.environ.setdefault("PORTAL_SECRET_KEY", "test-secret-key-not-for-production")
 os.environ["PORTAL_ENV"] = "dev"
-# The test client runs the app on another event loop than the test body:
-# no shared asyncpg pool, a connection per query instead.
-os.environ.setdefault("PORTAL_DB_POOL_SIZE", "0")
+# The app under the test client keeps a small pool on its own event loop, as
+# production does; the test body's loop goes without (a connection per query).
+os.environ.setdefault("PORTAL_DB_POOL_SIZE", "4")
 # Tests drive the outbox worker themselves (portal.outbox.worker.drain_once);
 # the end-to-end server turns the embedded worker back on.
 os.environ["PORTAL_EMBEDDED_WORKER"] = "0"

@@ -44,3 +44,14 @@ def format_rate(rate_bp: int, language: str = "nb") -> str:
         return f"{whole}\u00a0%"
     sep = "," if language == "nb" else "."
     return f"{whole}{sep}{rest:02d}".rstrip("0") + "\u00a0%"
+
+
+def parse_kroner(raw: object) -> int | None:
+    """'150', '150,50', '1 234.5' → øre; None for anything else."""
+    text = str(raw or "").strip().replace("\u00a0", "").replace(" ", "").replace(",", ".")
+    if not text or text.count(".") > 1:
+        return None
+    whole, _, frac = text.partition(".")
+    if not whole.isdigit() or (frac and (not frac.isdigit() or len(frac) > 2)) or len(whole) > 9:
+        return None
+    return int(whole) * 100 + int((frac or "0").ljust(2, "0"))

@@ -61,3 +61,13 @@ class OrderLine(Table):
     vat_rate_bp = Integer(default=0)
     price = JSON(default={})
     details = JSON(default={})
+
+
+class OrderNote(Table):
+    """An internal note by the supplier's staff on an order; never shown to the customer."""
+
+    order = ForeignKey(references=Order, index=True, on_delete=OnDelete.cascade)
+    supplier = ForeignKey(references=Supplier, index=True)
+    author = Varchar(length=120)  # who wrote it, as the audit trail names them
+    text = Text()
+    created_at = Timestamptz()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from portal.audit.service import step
+from portal.audit.service import query, step
 from portal.documents import domain as docs
 from portal.documents import service as documents
 from portal.documents.handler import enqueuer
@@ -232,3 +232,21 @@ async def email(order: dict, document: docs.IssuedDocument, now: datetime) -> No
         ],
         now,
     )
+
+
+@query
+async def listing(order: dict) -> list[dict]:
+    """The order's documents for its page: ready to download, or being prepared."""
+    listed = []
+    for d in await of_order(order):
+        listed.append(
+            {
+                "id": d.id,
+                "label": LABELS[d.kind.value],
+                "number": d.number if d.number is not None else (d.code_last4 and f"…{d.code_last4}"),
+                "issued_at": d.issued_at,
+                "ready": await documents.stored_pdf(d.id) is not None,
+                "void": d.void is not None,
+            }
+        )
+    return listed

@@ -5,7 +5,6 @@ input, call portal.sales (and the payment and identity use cases), render."""
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import replace
 from datetime import datetime
 
@@ -23,7 +22,6 @@ from portal.identity.domain import Refusal
 from portal.legal.cancellation import cancellation_terms_text
 from portal.legal.withdrawal import withdrawal_info
 from portal.lib import clock
-from portal.lib.i18n import N_
 from portal.notify import service as notify
 from portal.notify.domain import TOPIC_LABELS, Topic
 from portal.notify.messages import NOT_ALLOWED_SMS
@@ -319,26 +317,9 @@ async def order_page(request: Request, token: str, new: str | None = None) -> ob
         price=price,
         payment=payment,
         may_cancel=await settlement.may_cancel(order, now),
-        documents=await _documents(order),
+        documents=await receipts.listing(order),
         **_page_context(c),
     )
-
-
-async def _documents(order: dict) -> list[dict]:
-    """The order's documents for its page: ready to download, or being prepared."""
-    listed = []
-    for d in await receipts.of_order(order):
-        listed.append(
-            {
-                "id": d.id,
-                "label": receipts.LABELS[d.kind.value],
-                "number": d.number if d.number is not None else (d.code_last4 and f"…{d.code_last4}"),
-                "issued_at": d.issued_at,
-                "ready": await documents.stored_pdf(d.id) is not None,
-                "void": d.void is not None,
-            }
-        )
-    return listed
 
 
 @get("/b/{token:str}/documents/{name:str}", name="order_document")
@@ -520,92 +501,6 @@ async def vipps_webhook(request: Request) -> Response:
 # ---------------------------------------------------------------- dev back office
 
 
-ACTIONS = {
-    "delivered": N_("Mark as delivered"),
-    "no_show": N_("Mark as no-show"),
-    "supplier_cancel": N_("Cancel the booking (seller)"),
-    "refund": N_("Refund"),
-}
-
-
-async def _by_reference(reference: str) -> checkout.Checkout:
-    if not load_settings().is_dev:
-        raise NotFoundException()
-    order = await orders.by_reference(reference)
-    c = await checkout.checkout_of(order, clock.now()) if order else None
-    if c is None:
-        raise NotFoundException()
-    return c
-
-
-async def _backoffice_context(c: checkout.Checkout) -> dict:
-    payment = await payments.payment_of_record(c.order["id"])
-    return {
-        **_page_context(c),
-        "payment": payment,
-        "operations": await payments.operations(payment["id"]) if payment else [],
-        "events": await payments.events_of(payment["id"]) if payment else [],
-        "movements": await payments.movements(c.order["id"]),
-        "actions": ACTIONS,
-        "request_id": secrets.token_hex(8),
-    }
-
-
-def _staff_actor(c: checkout.Checkout) -> actors.Actor:
-    """Until the back office has logins: the dev page acts as the supplier's owner."""
-    return actors.staff("dev", supplier_id=c.order["supplier"], role="owner", label="dev back office")
-
-
-@get("/dev/backoffice/{reference:str}", name="dev_backoffice_order")
-async def backoffice_order(request: Request, reference: str) -> object:
-    """For the supplier: one order, its money and what can be done. Dev-only
-    until the back office has logins."""
-    c = await _by_reference(reference)
-    return page(request, "pages/sales/backoffice.html", error=None, **await _backoffice_context(c))
-
-
-@post("/dev/backoffice/{reference:str}", name="dev_backoffice_action")
-async def backoffice_action(request: Request, reference: str, data: dict = FORM) -> object:
-    c = await _by_reference(reference)
-    action = data.get("action")
-    now = clock.now()
-    actor = _staff_actor(c)
-    order_id = c.order["id"]
-    error = None
-    try:
-        if action == "delivered":
-            await settlement.mark_delivered(actor, order_id, now)
-        elif action == "no_show":
-            await settlement.mark_no_show(actor, order_id, now)
-        elif action == "supplier_cancel":
-            await settlement.supplier_cancel(actor, order_id, now)
-        elif action == "refund":
-            amount = _parse_kroner(data.get("amount"))
-            if amount is None:
-                error = N_("Enter an amount in kroner, like 150 or 150,50.")
-            else:
-                await settlement.refund(actor, order_id, amount, now, request_id=str(data.get("request_id") or ""))
-        else:
-            error = N_("Unknown action.")
-    except settlement.NotAllowed:
-        error = N_("That is not possible for this booking now.")
-    if error is None:
-        return Redirect(path=f"/dev/backoffice/{c.order['reference']}", status_code=303)
-    c = await _by_reference(reference)
-    return page(request, "pages/sales/backoffice.html", status_code=422, error=error, **await _backoffice_context(c))
-
-
-def _parse_kroner(raw: object) -> int | None:
-    """'150', '150,50', '1 234.5' → øre; None for anything else."""
-    text = str(raw or "").strip().replace("\u00a0", "").replace(" ", "").replace(",", ".")
-    if not text or text.count(".") > 1:
-        return None
-    whole, _, frac = text.partition(".")
-    if not whole.isdigit() or (frac and (not frac.isdigit() or len(frac) > 2)) or len(whole) > 9:
-        return None
-    return int(whole) * 100 + int((frac or "0").ljust(2, "0"))
-
-
 ROUTES = [
     checkout_page,
     confirm_order,
@@ -617,6 +512,4 @@ ROUTES = [
     payment_return,
     payment_status,
     vipps_webhook,
-    backoffice_order,
-    backoffice_action,
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from portal.audit.domain import Actor
+from portal.audit.domain import Actor, ActorKind
 from portal.audit.service import job, query, record, use_case
 from portal.orders import kinds
 from portal.orders import service as orders
@@ -34,9 +34,12 @@ def _first_start(views: list) -> datetime | None:
     return min((v.starts_at for v in views if v.starts_at), default=None)
 
 
-async def _order(order_id: int) -> dict:
+async def _order(order_id: int, actor: Actor) -> dict:
+    """The order, if the actor may act on it: staff only on their own supplier's (tenants are sealed here too)."""
     order = await orders.get(order_id)
     if order is None:
+        raise NotAllowed("no such order")
+    if actor.kind is ActorKind.STAFF and actor.supplier_id != order["supplier"]:
         raise NotAllowed("no such order")
     return order
 
@@ -60,7 +63,7 @@ async def _end(actor: Actor, action: str, order: dict, event: OrderEvent, outcom
 @use_case("order.delivered")
 async def mark_delivered(actor: Actor, order_id: int, now: datetime) -> dict:
     """The supplier says it was delivered: capture what is due, release the rest."""
-    order = await _order(order_id)
+    order = await _order(order_id, actor)
     for name in await orders.kinds_of(order_id):
         kind = kinds.kind(name)
         if not kind.may_deliver(await kind.lines(order), now):
@@ -72,7 +75,7 @@ async def mark_delivered(actor: Actor, order_id: int, now: datetime) -> dict:
 @use_case("order.no_show")
 async def mark_no_show(actor: Actor, order_id: int, now: datetime) -> dict:
     """The customer did not come: capture the accepted fee, release the rest."""
-    order = await _order(order_id)
+    order = await _order(order_id, actor)
     start = _first_start(await _lines(order))
     if start is None or now < start:
         raise NotAllowed("no-show before the start")
@@ -101,7 +104,7 @@ async def may_cancel(order: dict, now: datetime) -> bool:
 
 @use_case("order.customer_cancel")
 async def customer_cancel(actor: Actor, order_id: int, now: datetime) -> dict:
-    order = await _order(order_id)
+    order = await _order(order_id, actor)
     start = _first_start(await _lines(order))
     if start is None or now >= start:
         raise NotAllowed("the appointment has started")
@@ -112,9 +115,10 @@ async def customer_cancel(actor: Actor, order_id: int, now: datetime) -> dict:
 
 
 @use_case("order.supplier_cancel")
-async def supplier_cancel(actor: Actor, order_id: int, now: datetime) -> dict:
-    order = await _order(order_id)
-    ended = await _end(actor, "order.supplier_cancel", order, OrderEvent.SUPPLIER_CANCEL, Outcome.SUPPLIER_CANCEL, now)
+async def supplier_cancel(actor: Actor, order_id: int, now: datetime, *, reason: str = "") -> dict:
+    """The supplier cancels: everything reserved is released, what was captured refunded (L-rules of payments.plan)."""
+    order = await _order(order_id, actor)
+    ended = await _end(actor, "order.supplier_cancel", order, OrderEvent.SUPPLIER_CANCEL, Outcome.SUPPLIER_CANCEL, now, reason=reason[:500])
     return ended
 
 
@@ -122,7 +126,7 @@ async def supplier_cancel(actor: Actor, order_id: int, now: datetime) -> dict:
 async def refund(actor: Actor, order_id: int, amount_ore: int, now: datetime, *, request_id: str = "") -> list[int]:
     """Give back part or all of what was captured (the supplier's decision).
     Sending the same form (`request_id`) twice plans one refund."""
-    order = await _order(order_id)
+    order = await _order(order_id, actor)
     try:
         ids = await payments.plan_refund(order_id, amount_ore, now, request_id=request_id)
     except payments.NotAllowed as refused:
@@ -134,7 +138,7 @@ async def refund(actor: Actor, order_id: int, amount_ore: int, now: datetime, *,
 
 @use_case("order.auto_complete")
 async def auto_complete_one(actor: Actor, order_id: int, now: datetime) -> bool:
-    order = await _order(order_id)
+    order = await _order(order_id, actor)
     if order["state"] != OrderState.CONFIRMED.value:
         return False
     await _end(actor, "order.auto_complete", order, OrderEvent.COMPLETE, Outcome.DELIVERED, now)

@@ -19,9 +19,10 @@ from portal.lib import clock
 from portal.orders.tables import Order, OrderLine
 from portal.sales.forms import parse_checkout
 from tests.integration.helpers import csrf, first_free_slot
+from tests.integration.staff import staff_login
 
 HAIRCUT = "/s/saks-og-stil-grunerlokka/herreklipp"
-WHY = "/dev/why/saks-og-stil-grunerlokka/herreklipp"
+WHY = "/kontor/saks-og-stil-grunerlokka/hvorfor"
 OSLO = ZoneInfo("Europe/Oslo")
 UTC = timezone.utc
 
@@ -292,7 +293,15 @@ async def test_offering_page_never_fails(client, params, headers):
         assert 'id="slots"' in response.text
 
 
-# ---------------------------------------------------------------- the why page
+# ---------------------------------------------------------------- the why page (back office)
+
+WHY_NAMES = {"at": "tid", "resource": "ressurs"}
+
+
+async def _as_owner(client) -> None:
+    if "pk" not in client.cookies:
+        await staff_login(client, "saks-og-stil-grunerlokka")
+
 
 LOCAL = st.builds(
     lambda moment, seconds: moment.isoformat(timespec="seconds" if seconds else "minutes"),
@@ -306,12 +315,14 @@ LOCAL = st.builds(
     params=st.fixed_dictionaries({}, optional={"at": st.one_of(LOCAL, AWARE, QTEXT), "resource": RESOURCE}),
 )
 async def test_why_page_never_fails(client, params):
-    response = await client.get(WHY, params=params)
+    await _as_owner(client)
+    response = await client.get(WHY, params={"tilbud": "herreklipp", **{WHY_NAMES[k]: v for k, v in params.items()}})
     assert response.status_code < 500, response.text[:500]
     assert is_page(response)
 
 
 @pytest.mark.parametrize("at", ["0001-01-01T00:00", "9999-12-31T23:59"])
 async def test_why_page_at_the_ends_of_the_calendar(client, at):
-    response = await client.get(WHY, params={"at": at})
+    await _as_owner(client)
+    response = await client.get(WHY, params={"tid": at})
     assert response.status_code < 500

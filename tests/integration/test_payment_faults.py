@@ -24,6 +24,7 @@ from portal.payments.vipps import signing
 from portal.sales import settlement
 from portal.settings import load as load_settings
 from tests.integration.helpers import confirm_with_code
+from tests.integration.staff import slug_of, staff_login
 from tests.integration.test_payment_lifecycle import (
     ACTOR,
     HAIRCUT,
@@ -174,7 +175,9 @@ async def test_a_refused_capture_is_shown_to_customer_and_supplier(client, vipps
 
     page = await client.get(f"/b/{booked.manage_token}")
     assert says(page.text, "We could not take the payment with Vipps. The seller has been told and will contact you about another way to pay.")
-    office = await client.get(f"/dev/backoffice/{row['reference']}")
+    slug = await slug_of(row["supplier"])
+    await staff_login(client, slug)
+    office = await client.get(f"/kontor/{slug}/ordre/{booked.order_id}")
     assert office.status_code == 200
     assert says(office.text, "Problem with the payment:")
     assert "failed" in office.text

@@ -37,6 +37,7 @@ from portal.payments.tables import Payment
 from portal.sales import settlement
 from portal.sales.settlement import NotAllowed
 from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, slots
+from tests.integration.staff import backoffice_action, slug_of, staff_login
 
 HAIRCUT = "/s/saks-og-stil-grunerlokka/herreklipp"  # kr 549,00, 25 % VAT, free cancel until 24 h before, then 50 %
 MASSAGE = "/s/fjellro-massasje-bergen/massasje-90"  # kr 1 390,00 with a 30 % deposit (kr 417,00) in Vipps
@@ -445,18 +446,14 @@ async def test_a_no_show_captures_the_fee_and_releases_the_rest_but_not_before_t
 
 
 async def _backoffice(client, booked: Booked, action: str, **fields: str):
-    reference = (await order_row(booked.order_id))["reference"]
-    page = await client.get(f"/dev/backoffice/{reference}")
-    assert page.status_code == 200
-    return await client.post(
-        f"/dev/backoffice/{reference}", data={"action": action, "_csrf_token": csrf(page.text), **fields}, follow_redirects=False
-    )
+    """The supplier's owner, logged in to the back office, confirms `action` on the booking."""
+    return await backoffice_action(client, booked.order_id, action, **fields)
 
 
 @pytest.mark.legal("L9")
 async def test_supplier_cancels_before_capture_and_everything_is_released(client, vipps):
     booked = await book_with_vipps(client, vipps)
-    done = await _backoffice(client, booked, "supplier_cancel")
+    done = await _backoffice(client, booked, "cancel", reason="Frisøren er syk")
     assert done.status_code == 303
     assert (await order_row(booked.order_id))["state"] == "cancelled_by_supplier"
     assert {m["channel"] for m in await messages(booked.order_id, "cancellation")} == {"email", "sms"}
@@ -775,19 +772,21 @@ async def test_the_old_return_link_never_says_nothing_was_charged_once_money_was
 
 async def test_the_same_refund_form_sent_twice_refunds_once(client, vipps):
     booked = await _delivered(client, vipps)
-    page = await client.get(f"/dev/backoffice/{booked.reference.split('-')[0]}")
+    account = await staff_login(client, await slug_of((await order_row(booked.order_id))["supplier"]))
+    confirm_path = f"/kontor/{await slug_of(account['supplier_id'])}/ordre/{booked.order_id}/refund"
+    page = await client.get(confirm_path)
     request_id = page.text.split('name="request_id" value="', 1)[1].split('"', 1)[0]
     token = page.text.split('name="_csrf_token" value="', 1)[1].split('"', 1)[0]
-    form = {"action": "refund", "amount": "100,50", "request_id": request_id, "_csrf_token": token}
+    form = {"amount": "100,50", "request_id": request_id, "_csrf_token": token}
     for _ in range(2):  # a double click
-        sent = await client.post(f"/dev/backoffice/{booked.reference.split('-')[0]}", data=form, follow_redirects=False)
+        sent = await client.post(confirm_path, data=form, follow_redirects=False)
         assert sent.status_code == 303
     await drain()
     refunds = [o for o in await ops(booked.reference) if o["kind"] == "refund"]
     assert [(o["amount_ore"], o["status"]) for o in refunds] == [(100_50, "done")]
     assert aggregate(vipps, booked.reference)["refunded"] == 100_50
     # A new form (a new request id) is a new refund.
-    page = await client.get(f"/dev/backoffice/{booked.reference.split('-')[0]}")
+    page = await client.get(confirm_path)
     assert request_id not in page.text
 
 

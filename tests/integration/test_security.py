@@ -17,14 +17,17 @@ import pytest
 from portal.audit import service as audit
 from portal.capacity.tables import SlotClaim
 from portal.kinds.appointment.tables import Reservation
+from portal.orders import service as orders
 from portal.orders.tables import Order, OrderLine
 from tests.integration.helpers import VALID_CUSTOMER, confirm_with_code, csrf, first_free_slot
+from tests.integration.staff import staff_login
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "http://127.0.0.1:8000"
 OSLO = ZoneInfo("Europe/Oslo")
 HAIRCUT = "/s/saks-og-stil-grunerlokka/herreklipp"
 SUPPLIER = "/s/saks-og-stil-grunerlokka"
+SALON_SLUG = "saks-og-stil-grunerlokka"
 TOKEN_VALUE = re.compile(r"[A-Za-z0-9_.\-]{16,}")
 
 
@@ -157,7 +160,22 @@ async def fetch(client, name: str):
     if name == "confirmation":
         return await client.get(await confirmed(client))
     if name == "why":
-        return await client.get(f"/dev/why/{HAIRCUT[3:]}", params={"at": "2026-12-01T10:00"})
+        await staff_login(client, SALON_SLUG)
+        return await client.get(f"/kontor/{SALON_SLUG}/hvorfor", params={"tilbud": "herreklipp", "tid": "2026-12-01T10:00"})
+    if name == "backoffice-login":
+        client.cookies.pop("pk", None)
+        return await client.get("/kontor/logg-inn")
+    if name == "backoffice-day":
+        await staff_login(client, SALON_SLUG)
+        return await client.get(f"/kontor/{SALON_SLUG}")
+    if name == "backoffice-week":
+        await staff_login(client, SALON_SLUG)
+        return await client.get(f"/kontor/{SALON_SLUG}/uke")
+    if name == "backoffice-order":
+        location = await confirmed(client)
+        order = await orders.by_manage_token(location.rsplit("/", 1)[-1].split("?")[0])
+        await staff_login(client, SALON_SLUG)
+        return await client.get(f"/kontor/{SALON_SLUG}/ordre/{order['id']}")
     if name == "404":
         return await client.get("/s/finnes-ikke")
     if name == "403":
@@ -179,6 +197,10 @@ PAGES = {
     "checkout-errors": 422,
     "confirmation": 200,
     "why": 200,
+    "backoffice-login": 200,
+    "backoffice-day": 200,
+    "backoffice-week": 200,
+    "backoffice-order": 200,
     "404": 404,
     "403": 403,
 }
@@ -540,6 +562,7 @@ async def test_search_input_is_escaped_when_echoed(client, params):
 
 
 async def test_why_page_input_is_escaped_when_echoed(client):
-    response = await client.get(f"/dev/why/{HAIRCUT[3:]}", params={"at": EVIL, "resource": EVIL})
+    await staff_login(client, SALON_SLUG)
+    response = await client.get(f"/kontor/{SALON_SLUG}/hvorfor", params={"tid": EVIL, "tilbud": EVIL})
     assert response.status_code == 200
     assert "<script>alert(1)" not in response.text and Markup(response.text).problems == []

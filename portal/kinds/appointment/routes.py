@@ -195,40 +195,4 @@ async def booking_calendar(request: Request, token: str) -> Response:
     )
 
 
-@get("/dev/why/{supplier_slug:str}/{offering_slug:str}", name="why")
-async def why_page(request: Request, supplier_slug: str, offering_slug: str, resource: str | None = None, at: str | None = None) -> object:
-    """For the supplier: why a start time is not offered. Dev-only until the back office has logins."""
-    if not load_settings().is_dev:
-        raise NotFoundException()
-    ctx = await _context(supplier_slug, offering_slug)
-    resource_id = _parse_resource(resource, ctx) or (ctx.resource_ids[0] if ctx.resource_ids else None)
-    moment = None
-    reason = None
-    error = False
-    if at:
-        try:
-            local = datetime.fromisoformat(at)
-            if local.year not in SANE_YEARS:
-                raise ValueError(at)
-            moment = local.replace(tzinfo=clock.OSLO).astimezone(clock.UTC)
-        except ValueError:
-            error = True
-    if moment is not None and resource_id is not None:
-        reason = await service.explain(ctx, resource_id, moment, clock.now())
-    return page(
-        request,
-        "pages/appointment/why.html",
-        ctx=ctx,
-        supplier=ctx.supplier,
-        offering=ctx.offering,
-        resources=ctx.resources,
-        resource_id=resource_id,
-        at=at or "",
-        moment=moment,
-        reason=reason,
-        reason_text=domain.reason_text,
-        error=error,
-    )
-
-
-ROUTES = [offering_page, hold_time, booking_calendar, why_page]
+ROUTES = [offering_page, hold_time, booking_calendar]

@@ -1,0 +1,306 @@
+"""The back office of one supplier: the day (all calendars side by side),
+a calendar's week, one booking and what can be done with it. Handlers parse,
+go through the guard (portal.backoffice.access.workplace), call the sales
+use cases with the staff member as actor, and render."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
+
+from litestar import Request, Router, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from litestar.response import Redirect, Response
+
+from portal.backoffice import access, login_routes, views
+from portal.backoffice.access import Workplace
+from portal.catalogue import service as catalogue
+from portal.documents import service as documents
+from portal.documents.render import filename_of
+from portal.identity.staff.domain import Permission
+from portal.kinds.appointment import service as appointments
+from portal.kinds.appointment.domain import reason_text
+from portal.lib import clock
+from portal.lib.forms import form_text
+from portal.lib.i18n import N_
+from portal.lib.money import parse_kroner
+from portal.orders import notes
+from portal.orders.domain import OrderState
+from portal.sales import settlement
+from portal.web.render import language_of, page
+
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+ROLE_LABELS = {"owner": N_("Owner"), "front_desk": N_("Front desk"), "staff": N_("Staff")}
+STATE_LABELS = {
+    "held": N_("Held in checkout"),
+    "confirmed": N_("Booked"),
+    "completed": N_("Delivered"),
+    "no_show": N_("No-show"),
+    "released": N_("Not completed"),
+    "cancelled": N_("Cancelled"),
+    "cancelled_by_customer": N_("Cancelled by the customer"),
+    "cancelled_by_supplier": N_("Cancelled by you"),
+    "withdrawn": N_("Withdrawn"),
+}
+
+MEANS_LABELS = {"vipps": N_("Vipps"), "deposit": N_("Deposit by Vipps, the rest on site"), "onsite": N_("On site"), "giftcard": N_("Gift card")}
+
+#: What can be done with a booking: the label of its button, and whether it needs a permission beyond acting on bookings.
+ACTIONS = {
+    "delivered": {"label": N_("Mark as delivered"), "permission": Permission.ACT_ON_BOOKINGS, "confirm": N_("Mark this booking as delivered? A Vipps payment is charged now and the receipt is sent to the customer.")},
+    "no_show": {"label": N_("Mark as no-show"), "permission": Permission.ACT_ON_BOOKINGS, "confirm": N_("Mark the customer as not having come? The no-show fee in the booking's terms is charged, the rest released.")},
+    "cancel": {"label": N_("Cancel the booking"), "permission": Permission.ACT_ON_BOOKINGS, "confirm": N_("Cancel this booking? The customer is told at once, and everything reserved or paid is given back.")},
+    "refund": {"label": N_("Refund"), "permission": Permission.REFUND, "confirm": N_("Refund part or all of what was charged? The customer gets a credit note.")},
+}
+
+
+def _day_param(raw: str | None, today: date) -> date | None:
+    if not raw:
+        return today
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+def _int_param(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() and len(raw) < 10 else None
+
+
+def _base(wp: Workplace) -> dict:
+    return {"wp": wp, "role_labels": ROLE_LABELS, "state_labels": STATE_LABELS}
+
+
+@get("/kontor/{slug:str}", name="bo_day")
+async def day_page(request: Request, slug: str, dato: str | None = None, ressurs: str | None = None) -> object:
+    wp = await access.workplace(request, slug)
+    now = clock.now()
+    today = clock.local_today(now)
+    on = _day_param(dato, today)
+    error = None
+    if on is None:
+        on, error = today, N_("That is not a date. Showing today.")
+    resources = await views.resources(wp)
+    only = _int_param(ressurs)
+    if only is not None and only not in {r["id"] for r in resources}:
+        raise NotFoundException()
+    grid = await views.day(wp, on, now, only=only)
+    return page(
+        request,
+        "pages/backoffice/day.html",
+        block="calendar",
+        **_base(wp),
+        grid=grid,
+        shown_day=on,
+        today=today,
+        previous=on - timedelta(days=1),
+        next=on + timedelta(days=1),
+        resources=resources,
+        only=only,
+        error=error,
+        col_links=[f"/kontor/{slug}/uke?{urlencode({'ressurs': c.key, 'dato': on.isoformat()})}" for c in grid.columns],
+    )
+
+
+@get("/kontor/{slug:str}/uke", name="bo_week")
+async def week_page(request: Request, slug: str, dato: str | None = None, ressurs: str | None = None) -> object:
+    wp = await access.workplace(request, slug)
+    now = clock.now()
+    today = clock.local_today(now)
+    on = _day_param(dato, today) or today
+    resources = await views.resources(wp)
+    if not resources:
+        raise NotFoundException()
+    chosen = _int_param(ressurs) or (wp.own_resource if wp.own_resource in {r["id"] for r in resources} else resources[0]["id"])
+    if chosen not in {r["id"] for r in resources}:
+        raise NotFoundException()
+    grid = await views.week(wp, chosen, on, now, language_of(request))
+    return page(
+        request,
+        "pages/backoffice/week.html",
+        block="calendar",
+        **_base(wp),
+        grid=grid,
+        shown_day=on,
+        today=today,
+        previous=on - timedelta(days=7),
+        next=on + timedelta(days=7),
+        resources=resources,
+        chosen=chosen,
+        chosen_name=next(r["name"] for r in resources if r["id"] == chosen),
+        col_links=[f"/kontor/{slug}?{urlencode({'dato': c.key})}" for c in grid.columns],
+    )
+
+
+async def _order(wp: Workplace, order_id: int) -> dict:
+    order = await views.order_of(wp, order_id)
+    if order is None:
+        raise NotFoundException()
+    return order
+
+
+def _available(wp: Workplace, order: dict) -> list[str]:
+    confirmed = order["state"] == OrderState.CONFIRMED.value
+    out = []
+    for name, spec in ACTIONS.items():
+        if not wp.may(spec["permission"]):
+            continue
+        if name in ("delivered", "no_show", "cancel") and not confirmed:
+            continue
+        out.append(name)
+    return out
+
+
+async def _order_page(request: Request, wp: Workplace, order: dict, *, status_code: int = 200, error: str | None = None, note_error: str | None = None) -> object:
+    detail = await views.order_detail(wp, order)
+    return page(
+        request,
+        "pages/backoffice/order.html",
+        status_code=status_code,
+        **_base(wp),
+        order=order,
+        **detail,
+        notes=await notes.notes_of(order["id"], wp.supplier["id"]),
+        actions={name: ACTIONS[name] for name in _available(wp, order)},
+        error=error,
+        note_error=note_error,
+        max_note=notes.MAX_NOTE,
+        means_labels=MEANS_LABELS,
+        first_day=clock.to_local(order["reservations"][0]["start"]).date().isoformat() if order["reservations"] else "",
+    )
+
+
+@get("/kontor/{slug:str}/ordre/{order_id:int}", name="bo_order")
+async def order_page(request: Request, slug: str, order_id: int) -> object:
+    wp = await access.workplace(request, slug)
+    return await _order_page(request, wp, await _order(wp, order_id))
+
+
+@get("/kontor/{slug:str}/ordre/{order_id:int}/{action:str}", name="bo_confirm")
+async def confirm_page(request: Request, slug: str, order_id: int, action: str) -> object:
+    wp = await access.workplace(request, slug)
+    order = await _order(wp, order_id)
+    if action not in _available(wp, order):
+        raise NotFoundException()
+    return page(request, "pages/backoffice/confirm.html", **_base(wp), order=order, action=action, spec=ACTIONS[action], errors={}, values={}, request_id=secrets.token_hex(8))
+
+
+@post("/kontor/{slug:str}/ordre/{order_id:int}/{action:str}", name="bo_action")
+async def action_post(request: Request, slug: str, order_id: int, action: str, data: dict = FORM) -> object:
+    wp = await access.workplace(request, slug)
+    order = await _order(wp, order_id)
+    now = clock.now()
+    if action == "note":
+        text = form_text(data, "text", notes.MAX_NOTE)
+        if not text:
+            return await _order_page(request, wp, order, status_code=422, note_error=N_("Write the note first."))
+        if len(text) > notes.MAX_NOTE:
+            return await _order_page(request, wp, order, status_code=422, note_error=N_("A note can be at most 2000 characters."))
+        await notes.add_note(wp.actor, order_id, text, now)
+        return Redirect(path=f"/kontor/{slug}/ordre/{order_id}#notes", status_code=303)
+    if action not in ACTIONS or not wp.may(ACTIONS[action]["permission"]):
+        raise NotFoundException()
+    errors: dict[str, str] = {}
+    values = {"reason": form_text(data, "reason", 500), "amount": form_text(data, "amount", 20)}
+    try:
+        if action == "delivered":
+            await settlement.mark_delivered(wp.actor, order_id, now)
+        elif action == "no_show":
+            await settlement.mark_no_show(wp.actor, order_id, now)
+        elif action == "cancel":
+            if not values["reason"]:
+                errors["reason"] = N_("Say why, in a few words: the customer is told.")
+            else:
+                await settlement.supplier_cancel(wp.actor, order_id, now, reason=values["reason"])
+        elif action == "refund":
+            amount = parse_kroner(values["amount"])
+            if amount is None or amount <= 0:
+                errors["amount"] = N_("Enter an amount in kroner, like 150 or 150,50.")
+            else:
+                await settlement.refund(wp.actor, order_id, amount, now, request_id=form_text(data, "request_id", 32))
+    except settlement.NotAllowed:
+        errors["form"] = N_("That is not possible for this booking now.")
+    if errors:
+        return page(
+            request, "pages/backoffice/confirm.html", status_code=422, **_base(wp), order=await _order(wp, order_id), action=action, spec=ACTIONS[action], errors=errors, values=values,
+            request_id=form_text(data, "request_id", 32) or secrets.token_hex(8),
+        )
+    return Redirect(path=f"/kontor/{slug}/ordre/{order_id}", status_code=303)
+
+
+@get("/kontor/{slug:str}/dokument/{name:str}", name="bo_document")
+async def document_pdf(request: Request, slug: str, name: str) -> object:
+    """One of the supplier's issued documents, for staff who may see its order."""
+    wp = await access.workplace(request, slug)
+    stem = name.removesuffix(".pdf")
+    if not name.endswith(".pdf") or not stem.isdigit() or len(stem) > 12:
+        raise NotFoundException()
+    document = await documents.get(int(stem))
+    if document is None or document.supplier_id != wp.supplier["id"] or document.order_id is None or await views.order_of(wp, document.order_id) is None:
+        raise NotFoundException()
+    content = await documents.pdf_of(document.id)
+    if content is None:
+        return page(request, "pages/backoffice/preparing.html", status_code=202, **_base(wp), headers={"Retry-After": "5"})
+    return Response(content=content, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{filename_of(document)}"', "Cache-Control": "private, no-store"})
+
+
+@get("/kontor/{slug:str}/hvorfor", name="bo_why")
+async def why_page(request: Request, slug: str, tilbud: str | None = None, ressurs: str | None = None, tid: str | None = None) -> object:
+    """Why a time is not offered, in the engine's words; a booked time names its booking."""
+    wp = await access.workplace(request, slug)
+    offerings = [o for o in await catalogue.supplier_offerings(wp.supplier["id"]) if o["kind"] == "appointment"]
+    chosen = next((o for o in offerings if o["slug"] == tilbud), offerings[0] if offerings else None)
+    ctx = await catalogue.offering_context(slug, chosen["slug"]) if chosen else None
+    resources = [r for r in await views.resources(wp) if ctx and r["id"] in ctx.resource_ids]
+    resource_id = _int_param(ressurs)
+    if resource_id is None and resources:
+        resource_id = wp.own_resource if wp.own_resource in {r["id"] for r in resources} else resources[0]["id"]
+    if resource_id is not None and resource_id not in {r["id"] for r in resources}:
+        raise NotFoundException()
+    moment, reason, error, booked = None, None, False, None
+    if tid:
+        moment = _local_moment(tid)
+        error = moment is None
+    if moment is not None and ctx is not None and resource_id is not None:
+        now = clock.now()
+        reason = await appointments.explain(ctx, resource_id, moment, now)
+        if reason is not None and reason.name in ("BOOKED", "FULL", "BUFFER"):
+            booked = await views.booking_at(wp, resource_id, moment, ctx)
+    return page(
+        request,
+        "pages/backoffice/why.html",
+        **_base(wp),
+        offerings=offerings,
+        offering=chosen,
+        resources=resources,
+        resource_id=resource_id,
+        at=tid or "",
+        moment=moment,
+        reason=reason,
+        reason_text=reason_text,
+        error=error,
+        booked=booked,
+    )
+
+
+def _local_moment(raw: str):
+    try:
+        local = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    if local.tzinfo is not None or local.year not in range(2000, 2200):
+        return None
+    return local.replace(tzinfo=clock.OSLO).astimezone(clock.UTC)
+
+
+def router() -> Router:
+    """Every back-office route; a page that needs a login sends the visitor to it."""
+    return Router(
+        path="/",
+        route_handlers=[*login_routes.ROUTES, day_page, week_page, why_page, document_pdf, order_page, confirm_page, action_post],
+        exception_handlers={access.LoginRequired: login_routes.login_required_handler},
+    )

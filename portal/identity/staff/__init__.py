@@ -1,0 +1,1 @@
+"""Staff accounts of suppliers: logins, second factors, sessions, roles."""
