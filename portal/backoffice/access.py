@@ -17,6 +17,7 @@ from portal.audit import domain as actors
 from portal.audit.domain import Actor
 from portal.catalogue.tables import Supplier
 from portal.identity.staff import service as staff
+from portal.identity.staff import store
 from portal.identity.staff.domain import Permission, may
 from portal.identity.staff.service import Membership, StaffUser
 from portal.lib import clock
@@ -80,7 +81,7 @@ async def logged_in(request: Request, *, allow_pending: bool = False, allow_miss
         raise LoginRequired(CODE_PATH, request.url.path)
     if user.must_set_up_totp and not user.pending and not allow_missing_totp:
         raise LoginRequired(TOTP_SETUP_PATH, request.url.path)
-    await staff.touch(user.session_id, clock.now())
+    await store.touch(user.session_id, clock.now())
     return user
 
 

@@ -27,7 +27,7 @@ from portal.lib import clock
 from portal.lib.forms import form_text
 from portal.lib.i18n import N_
 from portal.lib.money import parse_kroner
-from portal.orders import notes
+from portal.orders import service as orders_service
 from portal.orders.domain import OrderState
 from portal.sales import settlement
 from portal.web.render import language_of, page
@@ -164,11 +164,11 @@ async def _order_page(request: Request, wp: Workplace, order: dict, *, status_co
         **_base(wp),
         order=order,
         **detail,
-        notes=await notes.notes_of(order["id"], wp.supplier["id"]),
+        notes=await orders_service.notes_of(order["id"], wp.supplier["id"]),
         actions={name: ACTIONS[name] for name in _available(wp, order)},
         error=error,
         note_error=note_error,
-        max_note=notes.MAX_NOTE,
+        max_note=orders_service.MAX_NOTE,
         means_labels=MEANS_LABELS,
         first_day=clock.to_local(order["reservations"][0]["start"]).date().isoformat() if order["reservations"] else "",
     )
@@ -195,12 +195,12 @@ async def action_post(request: Request, slug: str, order_id: int, action: str, d
     order = await _order(wp, order_id)
     now = clock.now()
     if action == "note":
-        text = form_text(data, "text", notes.MAX_NOTE)
+        text = form_text(data, "text", orders_service.MAX_NOTE)
         if not text:
             return await _order_page(request, wp, order, status_code=422, note_error=N_("Write the note first."))
-        if len(text) > notes.MAX_NOTE:
+        if len(text) > orders_service.MAX_NOTE:
             return await _order_page(request, wp, order, status_code=422, note_error=N_("A note can be at most 2000 characters."))
-        await notes.add_note(wp.actor, order_id, text, now)
+        await orders_service.add_note(wp.actor, order_id, text, now)
         return Redirect(path=f"/kontor/{slug}/ordre/{order_id}#notes", status_code=303)
     if action not in ACTIONS or not wp.may(ACTIONS[action]["permission"]):
         raise NotFoundException()

@@ -1,4 +1,4 @@
-"""Reading orders, and the primitives that change them — called inside a use
+"""Reading orders, the primitives that change them — called inside a use
 case's write transaction (portal.sales, portal.kinds). Every state change
 goes through portal.orders.domain.transition and is a conditional UPDATE on
 the state read, so two clicks or two processes cannot apply two moves."""
@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from portal.audit.service import query, step
+from portal.audit.domain import Actor, ActorKind
+from portal.audit.service import query, record, step, use_case
 from portal.orders import domain
 from portal.orders.domain import OrderEvent, OrderState
-from portal.orders.tables import Order, OrderLine
+from portal.orders.tables import Order, OrderLine, OrderNote
 
 
 @query
@@ -160,3 +161,31 @@ async def freeze_lines(order_id: int, priced: list[dict]) -> None:
     lines = await lines_of(order_id)
     for line, price in zip(lines, priced, strict=False):
         await OrderLine.update({OrderLine.price: price}).where(OrderLine.id == line["id"])
+
+
+# ---------------------------------------------------------------- internal notes
+
+MAX_NOTE = 2000
+
+
+class NoteRefused(Exception):
+    pass
+
+
+@use_case("order.note")
+async def add_note(actor: Actor, order_id: int, text: str, now: datetime) -> int:
+    """A note on an order of the actor's own supplier."""
+    text = text.strip()
+    if not text or len(text) > MAX_NOTE:
+        raise NoteRefused("empty or too long")
+    order = await Order.select(Order.id, Order.supplier).where(Order.id == order_id).first()
+    if order is None or actor.kind is not ActorKind.STAFF or actor.supplier_id != order["supplier"]:
+        raise NoteRefused("no such order")
+    rows = await OrderNote.insert(OrderNote(order=order_id, supplier=order["supplier"], author=actor.name[:120], text=text, created_at=now)).returning(OrderNote.id)
+    await record(actor, "order.note", now=now, order_id=order_id, supplier_id=order["supplier"], after={"chars": len(text)})
+    return rows[0]["id"]
+
+
+@query
+async def notes_of(order_id: int, supplier_id: int) -> list[dict]:
+    return await OrderNote.select().where((OrderNote.order == order_id) & (OrderNote.supplier == supplier_id)).order_by(OrderNote.id)

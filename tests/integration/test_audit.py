@@ -16,6 +16,7 @@ import importlib
 import inspect
 import pkgutil
 import re
+import secrets
 from datetime import timedelta
 
 import pytest
@@ -443,7 +444,137 @@ async def s_giftcard_withdraw(client, vipps):
     return lambda: service.withdraw(CUSTOMER, order["id"], clock.now())
 
 
+# ---------------------------------------------------------------- staff and the back office
+
+
+async def _account(role: str = "owner", **kw) -> dict:
+    from tests.integration.staff import staff_account
+
+    return await staff_account("saks-og-stil-grunerlokka", role, **kw)
+
+
+async def _session(account: dict) -> str:
+    from portal.identity.staff import service as staff
+    from tests.integration.staff import PASSWORD
+
+    result = await staff.login(STAFF, email=account["email"], password=PASSWORD, client_ip="", now=clock.now())
+    assert result.token
+    return result.token
+
+
+async def s_staff_login(client, vipps):
+    from portal.identity.staff import service as staff
+    from tests.integration.staff import PASSWORD
+
+    account = await _account()
+    return lambda: staff.login(STAFF, email=account["email"], password=PASSWORD, client_ip="", now=clock.now())
+
+
+async def s_staff_second_factor(client, vipps):
+    import pyotp
+
+    from portal.identity.staff import service as staff
+
+    secret = pyotp.random_base32()
+    account_id = await staff.create_account(SYSTEM, email="audit.totp@example.no", name="Totp", password="et-langt-passord", now=clock.now(), totp_secret=secret)
+    result = await staff.login(STAFF, email="audit.totp@example.no", password="et-langt-passord", client_ip="", now=clock.now())
+    assert result.needs_code and account_id
+    return lambda: staff.second_factor(STAFF, token=result.token, code=pyotp.TOTP(secret).now(), client_ip="", now=clock.now())
+
+
+async def s_staff_logout(client, vipps):
+    from portal.identity.staff import service as staff
+
+    token = await _session(await _account())
+    return lambda: staff.logout(STAFF, token=token, now=clock.now())
+
+
+async def s_staff_logout_everywhere(client, vipps):
+    from portal.identity.staff import service as staff
+
+    account = await _account()
+    await _session(account)
+    return lambda: staff.logout_everywhere(STAFF, account_id=account["id"], now=clock.now())
+
+
+async def s_staff_totp_start(client, vipps):
+    from portal.identity.staff import service as staff
+
+    account = await _account(email="audit.totp.start@example.no")
+    return lambda: staff.start_totp(STAFF, account_id=account["id"], now=clock.now())
+
+
+async def s_staff_totp_confirm(client, vipps):
+    import pyotp
+
+    from portal.identity.staff import service as staff
+    from portal.identity.staff.tables import StaffAccount
+
+    account = await _account(email="audit.totp.confirm@example.no")
+    await staff.start_totp(STAFF, account_id=account["id"], now=clock.now())
+    secret = (await StaffAccount.select(StaffAccount.totp_secret).where(StaffAccount.id == account["id"]).first())["totp_secret"]
+    token = await _session(account)
+    user = await staff.user_of(token, clock.now())
+    return lambda: staff.confirm_totp(STAFF, account_id=account["id"], session_id=user.session_id, code=pyotp.TOTP(secret).now(), now=clock.now())
+
+
+async def s_staff_invite(client, vipps):
+    from portal.identity.staff import service as staff
+    from portal.identity.staff.domain import Role
+
+    return lambda: staff.invite(STAFF, supplier_id=1, email=f"invited.{secrets.token_hex(4)}@example.no", name="Ny", role=Role.FRONT_DESK, resource_id=None, now=clock.now())
+
+
+async def s_staff_request_reset(client, vipps):
+    from portal.identity.staff import service as staff
+
+    account = await _account(email="audit.reset@example.no")
+    return lambda: staff.request_reset(STAFF, email=account["email"], client_ip="", now=clock.now())
+
+
+async def s_staff_set_password(client, vipps):
+    from portal.identity.staff import service as staff
+    from portal.identity.staff.domain import Role
+
+    token, problem = await staff.invite(STAFF, supplier_id=1, email=f"invited.{secrets.token_hex(4)}@example.no", name="Ny", role=Role.STAFF, resource_id=None, now=clock.now())
+    assert token and problem is None
+    return lambda: staff.set_password(STAFF, token=token, password="et-nytt-langt-passord", now=clock.now())
+
+
+async def s_staff_create_account(client, vipps):
+    from portal.identity.staff import service as staff
+
+    return lambda: staff.create_account(SYSTEM, email=f"made.{secrets.token_hex(4)}@example.no", name="Laget", password="et-langt-passord", now=clock.now())
+
+
+async def s_staff_add_membership(client, vipps):
+    from portal.identity.staff import service as staff
+    from portal.identity.staff.domain import Role
+
+    account_id = await staff.create_account(SYSTEM, email=f"member.{secrets.token_hex(4)}@example.no", name="Medlem", password="et-langt-passord", now=clock.now())
+    return lambda: staff.add_membership(SYSTEM, account_id=account_id, supplier_id=1, role=Role.STAFF, resource_id=None, now=clock.now())
+
+
+async def s_order_note(client, vipps):
+    from portal.orders import service as notes
+
+    order = await _confirmed_on_site(client)
+    return lambda: notes.add_note(actors.staff("audit", supplier_id=order["supplier"], role="owner"), order["id"], "Ringte og bekreftet.", clock.now())
+
+
 SCENARIOS = {
+    "staff.login": s_staff_login,
+    "staff.second_factor": s_staff_second_factor,
+    "staff.logout": s_staff_logout,
+    "staff.logout_everywhere": s_staff_logout_everywhere,
+    "staff.totp_start": s_staff_totp_start,
+    "staff.totp_confirm": s_staff_totp_confirm,
+    "staff.invite": s_staff_invite,
+    "staff.request_reset": s_staff_request_reset,
+    "staff.set_password": s_staff_set_password,
+    "staff.create_account": s_staff_create_account,
+    "staff.add_membership": s_staff_add_membership,
+    "order.note": s_order_note,
     "giftcard.purchase": s_giftcard_purchase,
     "checkout.giftcard_tried": s_giftcard_tried,
     "giftcard.balance_checked": s_balance_checked,

@@ -248,12 +248,6 @@ async def user_of(token: str | None, now: datetime) -> StaffUser | None:
     )
 
 
-async def touch(session_id: int, now: datetime) -> None:
-    """Keep an active session alive (not an audited change: bookkeeping of the idle timeout).
-    Written at most once a minute."""
-    await StaffSession.update({StaffSession.last_seen_at: now}).where((StaffSession.id == session_id) & (StaffSession.last_seen_at < now - timedelta(minutes=1)))
-
-
 @use_case("staff.logout")
 async def logout(actor: Actor, *, token: str | None, now: datetime) -> None:
     session = await _session_row(token, now)
