@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
+from e2e import backoffice
 from e2e.test_vipps_journey import (  # noqa: F401 - vshot is a fixture
     HAIRCUT,
     check_layout,
@@ -156,9 +157,11 @@ def test_a_delivered_vipps_haircut_has_a_receipt_and_a_refund_a_credit_note(cont
             "UPDATE reservation SET start = now() - interval '90 minutes', \"end\" = now() - interval '60 minutes' WHERE id = ?", reservation_id
         )
     e2e_database.rows("DELETE FROM slot_claim WHERE owner = ?", f"r:{reservation_id}")
-    page.goto(f"/dev/backoffice/{reference}")
-    page.locator('form.inline-action:has(input[value=delivered]) button').click()
-    page.wait_for_url(f"**/dev/backoffice/{reference}")
+    (order_id,) = e2e_database.rows("SELECT id FROM orders WHERE reference = ?", reference)[0]
+    booking = f"/kontor/{backoffice.SALON}/ordre/{order_id}"
+    backoffice.log_in(page, next_path=booking)
+    page.wait_for_url(f"**{booking}")
+    backoffice.act(page, "Merk som utført")
 
     def receipt_ready():
         page.goto(order_page)
@@ -177,10 +180,8 @@ def test_a_delivered_vipps_haircut_has_a_receipt_and_a_refund_a_credit_note(cont
         assert field in text, (field, text[:1200])
 
     # A refund: its credit note refers to the receipt.
-    page.goto(f"/dev/backoffice/{reference}")
-    page.fill("#amount", "100")
-    page.locator('form.inline-action:has(input[value=refund]) button').click()
-    page.wait_for_url(f"**/dev/backoffice/{reference}")
+    page.goto(booking)
+    backoffice.act(page, "Tilbakebetal", fields={"Beløp i kroner": "100"})
 
     def credit_ready():
         page.goto(order_page)

@@ -17,11 +17,13 @@ def migrate() -> None:
 
 
 async def _seed() -> bool:
-    from portal.demo import seed_demo
+    from portal.demo import seed_demo, seed_demo_staff
     from portal.lib import clock, db
 
     await db.prepare()
-    return await seed_demo(clock.local_today())
+    created = await seed_demo(clock.local_today())
+    await seed_demo_staff(clock.now())
+    return created
 
 
 def seed() -> None:

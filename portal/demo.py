@@ -750,3 +750,84 @@ async def seed_demo(today: date) -> bool:
         ]
         await DateException.insert(*exceptions)
     return True
+
+
+# --- the demo's people ------------------------------------------------------
+
+#: Every demo login has this password; the owners also have a TOTP second factor.
+DEMO_PASSWORD = "demo-passord-2026"
+ROLE_NAMES = {"owner": "Eier", "front_desk": "Resepsjon", "staff": "Ansatt"}
+
+
+from portal.identity.staff.domain import DEMO_EMAIL_DOMAIN  # noqa: E402
+
+
+def _totp_secret(slug: str) -> str:
+    """A fixed TOTP seed per demo owner (base32), so the demo is the same every time."""
+    import base64
+    import hashlib
+
+    return base64.b32encode(hashlib.sha256(f"demo-totp:{slug}".encode()).digest()[:20]).decode()
+
+
+def demo_people() -> list[dict]:
+    """Owner, front desk and one staff member (the first resource's person) per demo supplier."""
+    people = []
+    for sup in DEMO_SUPPLIERS:
+        short = sup.slug.split("-")[0]
+        for role in ("owner", "front_desk", "staff"):
+            local = {"owner": "eier", "front_desk": "resepsjon", "staff": "ansatt"}[role]
+            people.append(
+                {
+                    "supplier": sup.slug,
+                    "supplier_name": sup.name,
+                    "role": role,
+                    "email": f"{local}.{short}@{DEMO_EMAIL_DOMAIN}",
+                    "name": f"{ROLE_NAMES[role]} hos {sup.name}" if role != "staff" else (sup.resources[0].name if sup.resources else "Ansatt"),
+                    "resource_key": sup.resources[0].key if role == "staff" and sup.resources else None,
+                    "totp_secret": _totp_secret(sup.slug) if role == "owner" else "",
+                }
+            )
+    return people
+
+
+async def seed_demo_staff(now: datetime) -> int:
+    """The demo's logins (see demo_people), each made once, and a note in the
+    dev mailbox that lists them. Returns how many accounts it made."""
+    from portal.audit import domain as actors
+    from portal.identity.staff import service as staff
+    from portal.identity.staff.domain import Role
+    from portal.identity.staff.tables import StaffAccount
+    from portal.notify.tables import DevMessage
+
+    actor = actors.system("demo-seed")
+    made = 0
+    lines = []
+    for person in demo_people():
+        supplier = await Supplier.select(Supplier.id).where(Supplier.slug == person["supplier"]).first()
+        if supplier is None:
+            continue
+        resource_id = None
+        if person["resource_key"]:
+            sup = next(s for s in DEMO_SUPPLIERS if s.slug == person["supplier"])
+            res = next(r for r in sup.resources if r.key == person["resource_key"])
+            row = await Resource.select(Resource.id).where((Resource.supplier == supplier["id"]) & (Resource.name == res.name)).first()
+            resource_id = row["id"] if row else None
+        secret_note = f", TOTP-nøkkel {person['totp_secret']}" if person["totp_secret"] else ""
+        lines.append(f"{person['supplier_name']} – {ROLE_NAMES[person['role']]}: {person['email']} / {DEMO_PASSWORD}{secret_note}")
+        if await StaffAccount.exists().where(StaffAccount.email == person["email"]):
+            continue
+        account_id = await staff.create_account(actor, email=person["email"], name=person["name"], password=DEMO_PASSWORD, now=now, totp_secret=person["totp_secret"])
+        await staff.add_membership(actor, account_id=account_id, supplier_id=supplier["id"], role=Role(person["role"]), resource_id=resource_id, now=now)
+        made += 1
+    if made:
+        body = "\n".join(
+            [
+                "Logg inn på kontoret: /kontor/logg-inn",
+                "Eierne har en ekstra faktor (TOTP); i demoen viser kodesiden koden som gjelder nå.",
+                "",
+                *lines,
+            ]
+        )
+        await DevMessage.insert(DevMessage(channel="email", recipient="deg", sender="portal demo", subject="Demo: innlogginger til kontoret", body=body, created_at=now))
+    return made

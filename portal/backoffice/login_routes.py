@@ -14,11 +14,12 @@ from portal.audit import domain as actors
 from portal.backoffice import access
 from portal.backoffice.access import CODE_PATH, LOGIN_PATH, TOTP_SETUP_PATH
 from portal.identity.staff import service as staff
-from portal.identity.staff.domain import MIN_PASSWORD_LENGTH, PasswordProblem
+from portal.identity.staff.domain import DEMO_EMAIL_DOMAIN, MIN_PASSWORD_LENGTH, PasswordProblem
 from portal.identity.staff.service import REFUSAL_TEXT, Refusal
 from portal.lib import clock
 from portal.lib.forms import form_text
 from portal.lib.i18n import N_, translations
+from portal.settings import load as load_settings
 from portal.web.render import language_of, page
 from portal.web.security import local_path
 
@@ -53,11 +54,11 @@ def _refusal(request: Request, result: staff.LoginResult) -> str:
 
 
 @get(LOGIN_PATH, name="staff_login")
-async def login_page(request: Request, neste: str = "") -> object:
+async def login_page(request: Request, neste: str = "", done: str = "") -> object:
     user = await access.user_of(request)
     if user is not None and not user.pending:
         return Redirect(path=_next(neste), status_code=303)
-    return page(request, "pages/backoffice/login.html", values={"email": ""}, errors={}, next_path=_next(neste))
+    return page(request, "pages/backoffice/login.html", values={"email": ""}, errors={}, next_path=_next(neste), request_done=done == "1")
 
 
 @post(LOGIN_PATH, name="staff_login_post")
@@ -89,7 +90,14 @@ async def code_page(request: Request, neste: str = "") -> object:
         return Redirect(path=LOGIN_PATH, status_code=303)
     if not user.pending:
         return Redirect(path=_next(neste), status_code=303)
-    return page(request, "pages/backoffice/code.html", errors={}, next_path=_next(neste), has_totp=user.has_totp)
+    return page(request, "pages/backoffice/code.html", errors={}, next_path=_next(neste), has_totp=user.has_totp, demo_code=await _demo_code(user))
+
+
+async def _demo_code(user: staff.StaffUser) -> str:
+    """In dev, for the demo's own logins only: the code the owner's app would show now."""
+    if not load_settings().is_dev or not user.email.endswith("@" + DEMO_EMAIL_DOMAIN):
+        return ""
+    return await staff.current_code(user.account_id, clock.now())
 
 
 @post(CODE_PATH, name="staff_code_post")
@@ -105,7 +113,7 @@ async def code_post(request: Request, data: dict = FORM) -> object:
     result = await staff.second_factor(_actor_of(user), token=access.token_of(request), code=code, client_ip=access.client_ip(request), now=clock.now())
     if result.refusal:
         status = 429 if result.refusal is Refusal.LOCKED else 422
-        return page(request, "pages/backoffice/code.html", status_code=status, errors={"code": _refusal(request, result)}, next_path=next_path, has_totp=True)
+        return page(request, "pages/backoffice/code.html", status_code=status, errors={"code": _refusal(request, result)}, next_path=next_path, has_totp=True, demo_code=await _demo_code(user))
     return Redirect(path=next_path, status_code=303)
 
 

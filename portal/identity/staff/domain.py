@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+#: The demo's logins (portal.demo) use this domain; in dev the code page shows their current TOTP code.
+DEMO_EMAIL_DOMAIN = "demo.example.no"
+
 
 class Role(StrEnum):
     OWNER = "owner"  # everything: settings, staff, money, reports

@@ -282,6 +282,13 @@ async def start_totp(actor: Actor, *, account_id: int, now: datetime) -> str:
 
 
 @query
+async def current_code(account_id: int, now: datetime) -> str:
+    """The TOTP code of this moment (the demo shows it for its own logins)."""
+    account = await StaffAccount.select(StaffAccount.totp_secret).where(StaffAccount.id == account_id).first()
+    return _totp(account["totp_secret"]).at(now) if account and account["totp_secret"] else ""
+
+
+@query
 async def totp_uri(account_id: int) -> str:
     account = await StaffAccount.select().where(StaffAccount.id == account_id).first()
     if not account or not account["totp_secret"]:
