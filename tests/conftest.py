@@ -88,10 +88,11 @@ async def clean_bookings():
     customers or queued messages. (Audit entries and documents are
     append-only: tests read those newer than a marker, or of their own order.)"""
     from portal.capacity.tables import ClassSession, SlotClaim
+    from portal.identity.staff.tables import StaffLoginFailure, StaffSession
     from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
     from portal.kinds.appointment.tables import Reservation
     from portal.notify.tables import DevMessage
-    from portal.orders.tables import Order, OrderLine
+    from portal.orders.tables import Order, OrderLine, OrderNote
     from portal.outbox.tables import OutboxMessage
     from portal.payments.tables import (
         Coupon,
@@ -116,12 +117,15 @@ async def clean_bookings():
         SlotClaim,
         ClassSession,
         Reservation,
+        OrderNote,
         OrderLine,
         Order,
         PhoneCode,
         DeviceToken,
         CustomerSupplier,
         Customer,
+        StaffLoginFailure,
+        StaffSession,
     ):
         await table.delete(force=True)
     yield
