@@ -50,9 +50,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 
-# The same suite on PostgreSQL (CI runs both).
+# The same unit, integration and race tests on PostgreSQL (CI runs both). The browser
+# journeys and the SQLite side of the races ran in `make test` already.
 test-postgres: setup browser
-	DATABASE_URL=$(PG_URL) PORTAL_TEST_OTHER_ENGINE=0 $(PY) -m pytest
+	DATABASE_URL=$(PG_URL) PORTAL_TEST_OTHER_ENGINE=0 $(PY) -m pytest tests
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor var

@@ -29,6 +29,7 @@ from portal.lib.i18n import N_
 from portal.lib.money import parse_kroner
 from portal.orders import service as orders_service
 from portal.orders.domain import OrderState
+from portal.payments import service as payments
 from portal.sales import settlement
 from portal.web.render import language_of, page
 
@@ -143,13 +144,18 @@ async def _order(wp: Workplace, order_id: int) -> dict:
     return order
 
 
-def _available(wp: Workplace, order: dict) -> list[str]:
+async def _available(wp: Workplace, order: dict) -> list[str]:
+    """The actions this user may take on this booking now (a refund only of money the portal took)."""
     confirmed = order["state"] == OrderState.CONFIRMED.value
+    payment = await payments.payment_of_record(order["id"])
+    refundable = bool(payment) and payment["captured_ore"] > payment["refunded_ore"]
     out = []
     for name, spec in ACTIONS.items():
         if not wp.may(spec["permission"]):
             continue
         if name in ("delivered", "no_show", "cancel") and not confirmed:
+            continue
+        if name == "refund" and not refundable:
             continue
         out.append(name)
     return out
@@ -165,7 +171,7 @@ async def _order_page(request: Request, wp: Workplace, order: dict, *, status_co
         order=order,
         **detail,
         notes=await orders_service.notes_of(order["id"], wp.supplier["id"]),
-        actions={name: ACTIONS[name] for name in _available(wp, order)},
+        actions={name: ACTIONS[name] for name in await _available(wp, order)},
         error=error,
         note_error=note_error,
         max_note=orders_service.MAX_NOTE,
@@ -184,7 +190,8 @@ async def order_page(request: Request, slug: str, order_id: int) -> object:
 async def confirm_page(request: Request, slug: str, order_id: int, action: str) -> object:
     wp = await access.workplace(request, slug)
     order = await _order(wp, order_id)
-    if action not in _available(wp, order):
+    # A refund's form opens even when nothing is left to refund (an old link): sending it says so.
+    if action not in await _available(wp, order) and not (action == "refund" and wp.may(Permission.REFUND)):
         raise NotFoundException()
     return page(request, "pages/backoffice/confirm.html", **_base(wp), order=order, action=action, spec=ACTIONS[action], errors={}, values={}, request_id=secrets.token_hex(8))
 
