@@ -519,10 +519,12 @@ def free_slots(
                 continue
             else:
                 day_pieces, disjoint, phase = week[weekday]
-            if not day_pieces:
-                continue
             if base is None:
+                # An offset change: the wall-time pieces do not hold (a span shorter
+                # than the duration on the clock may be longer in real time).
                 _slow_day(dconv, res, weekday, holiday_closed, los, his, bit, dur, step, thr, runs)
+                continue
+            if not day_pieces:
                 continue
             if phase != grid:
                 if grid == -1 and phase is not None:

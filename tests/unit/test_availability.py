@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from portal.availability import (
@@ -578,8 +578,23 @@ def reference(case) -> dict[tuple[datetime, int], int]:
     return out
 
 
+#: Found by this test in CI: on the autumn change the clock reads 02:50–03:00
+#: for 70 real minutes, room for a 15-minute slot although the wall span is 10.
+DST_SHORT_SPAN = (
+    OfferingRules(duration_min=15, step_min=5, max_advance_days=0, min_notice_min=0),
+    [ResourceSchedule(resource_id=1, hours=(HoursRule(weekday=6, start=time(2, 50), end=time(3, 0)),))],
+    [],
+    [],
+    date(2026, 10, 25),
+    date(2026, 10, 25),
+    datetime(2026, 10, 24, 22, 0, tzinfo=timezone.utc),
+    frozenset(),
+)
+
+
 @PROPS
 @given(cases())
+@example(DST_SHORT_SPAN)
 def test_engine_matches_the_slow_reference_model(case):
     slots = _run(case)
     got = {(s.start, rid) for s in slots for rid in s.resource_ids}
