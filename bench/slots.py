@@ -5,8 +5,9 @@
 
 1. Builds a fresh database (`portal_bench` on the local PostgreSQL server, or a
    tmp SQLite file), migrates, seeds the demo catalogue and bulk-inserts
-   `--bookings` confirmed bookings — each a confirmed order with one
-   appointment line and its confirmed reservation, the ids shared as the
+   `--bookings` bookings — each an order with one appointment line and its
+   reservation, confirmed (completed where the portal's sweep would have
+   completed it already), the ids shared as the
    orders migration made them (COPY on PostgreSQL, executemany on SQLite) —
    on the demo suppliers' resources: back to back inside each resource's
    opening hours, with the offering's duration and buffers, about 60 % full in
@@ -153,8 +154,12 @@ def _days(today: date):
 
 
 def generate(catalogue: dict, n: int, today: date, now: datetime, seed: int = 1) -> tuple[dict[str, list[tuple]], dict[date, int]]:
-    """Rows per table (TABLES' columns) for n confirmed bookings, paid on site."""
+    """Rows per table (TABLES' columns) for n bookings paid on site: confirmed, or completed
+    where they ended longer ago than `PORTAL_AUTO_COMPLETE_HOURS` (as the sweep leaves them)."""
     from portal.payments.pricing import LineItem, Means, quote
+    from portal.settings import load as load_settings
+
+    completed_before = now - timedelta(hours=load_settings().vipps.auto_complete_hours)
 
     rng = random.Random(seed)
     rows: dict[str, list[tuple]] = {table: [] for table in TABLES}
@@ -173,8 +178,10 @@ def generate(catalogue: dict, n: int, today: date, now: datetime, seed: int = 1)
             key = i + 1  # order, line and reservation share the id
             created = min(now, start) - timedelta(days=rng.randint(1, 30))
             end = start + timedelta(minutes=o["duration_min"])
+            # What the portal's own sweep has done by now: long-past orders count as delivered.
+            state = "completed" if end <= completed_before else "confirmed"
             rows["orders"].append((
-                key, _reference(i), s["id"], "confirmed", f"bench-h-{i}", f"bench-v-{i}", None, f"Kunde {i}",
+                key, _reference(i), s["id"], state, f"bench-h-{i}", f"bench-v-{i}", None, f"Kunde {i}",
                 f"+479{i % 10_000_000:07d}", f"kunde{i}@eksempel.no", "", "nb", "onsite", quote_json, snapshot, "{}",
                 created, f"bench-m-{i}", created, created,
             ))  # fmt: skip
@@ -183,7 +190,7 @@ def generate(catalogue: dict, n: int, today: date, now: datetime, seed: int = 1)
             ))  # fmt: skip
             rows["reservation"].append((
                 key, key, key, s["id"], o["id"], rid, start, end, o["buffer_before_min"], o["buffer_after_min"], seats,
-                "confirmed", None, 0, created, created,
+                state, None, 0, created, created,
             ))  # fmt: skip
             if s["slug"] == SUPPLIER and day > today:
                 salon_by_day[day] += 1

@@ -124,19 +124,24 @@ async def create_held(
 
 
 @step
-async def move(order_id: int, event: OrderEvent, now: datetime, *, only_if_expired: bool = False, values: dict | None = None) -> OrderState | None:
-    """Apply `event` to the order if its state (read now) allows it: one
-    conditional UPDATE on that state. Returns the new state, or None when the
-    order was not in a state that allows it (or another writer moved it first).
+async def move(
+    order_id: int, event: OrderEvent, now: datetime, *, only_if_expired: bool = False, values: dict | None = None, current: str | None = None
+) -> OrderState | None:
+    """Apply `event` to the order if its state (read now, or `current` as the
+    caller read it in this transaction) allows it: one conditional UPDATE on
+    that state. Returns the new state, or None when the order was not in a
+    state that allows it (or another writer moved it first).
     `only_if_expired` adds "and its hold has run out" to the condition."""
-    row = await Order.select(Order.state).where(Order.id == order_id).first()
-    if row is None:
-        return None
+    if current is None:
+        row = await Order.select(Order.state).where(Order.id == order_id).first()
+        if row is None:
+            return None
+        current = row["state"]
     try:
-        new_state = domain.transition(row["state"], event)
+        new_state = domain.transition(current, event)
     except domain.TransitionRefused:
         return None
-    condition = (Order.id == order_id) & (Order.state == row["state"])
+    condition = (Order.id == order_id) & (Order.state == current)
     if only_if_expired:
         condition &= Order.expires_at <= now
     changed = await (

@@ -274,6 +274,8 @@ class Applied:
     state: PaymentState
     refused: int  # events that did not fit: the payment should be read again
     known: bool  # the reference is one of ours
+    order_id: int | None = None  # the payment's order and supplier (None when not known)
+    supplier_id: int | None = None
 
 
 def _event_row(reference: str, payment_id: int | None, event: domain.Event, source: str, now: datetime) -> PaymentEvent:
@@ -294,7 +296,7 @@ def _event_row(reference: str, payment_id: int | None, event: domain.Event, sour
 
 async def _store_events(reference: str, events: list[domain.Event], source: str, now: datetime) -> Applied:
     """Store what Vipps reported (each distinct event once) and apply it, in the caller's transaction."""
-    query = Payment.select(Payment.id).where(Payment.reference == reference)
+    query = Payment.select().where(Payment.reference == reference)
     if load_settings().is_postgres:
         # The payment's row lock first, then the events' unique keys, as `sync` (which updates
         # the payment first) and `apply` take them: a webhook and a sync of the same event
@@ -309,7 +311,7 @@ async def _store_events(reference: str, events: list[domain.Event], source: str,
     if payment_id is None:
         log.warning("events for unknown payment %s stored", reference)
         return Applied(PaymentState.FAILED, 0, False)
-    return await apply(payment_id, now)
+    return await apply(payment_id, now, locked=payment)
 
 
 def _as_domain(row: dict) -> domain.Event:
@@ -324,20 +326,23 @@ def _as_domain(row: dict) -> domain.Event:
 
 
 @step
-async def apply(payment_id: int, now: datetime) -> Applied:
+async def apply(payment_id: int, now: datetime, *, locked: dict | None = None) -> Applied:
     """Fold the payment's events and let the order side carry out what the
     result means for the order — once. Safe to call any number of times, in
-    any order; joins the caller's write transaction."""
+    any order; joins the caller's write transaction. `locked`: the payment's
+    row as the caller read it under its row lock in this transaction (not read again)."""
     async with write_transaction():
-        query = Payment.select().where(Payment.id == payment_id)
-        if load_settings().is_postgres:
-            # Concurrent applies of one payment take turns, so the last to write has folded
-            # every event stored before it (SQLite's IMMEDIATE transaction does the same).
-            # NO KEY UPDATE, not UPDATE: the caller may have just stored an event, whose
-            # foreign key holds KEY SHARE on this row; FOR UPDATE would wait for the other
-            # applier's KEY SHARE while it waits for ours (a deadlock).
-            query = query.lock_rows("NO KEY UPDATE")
-        payment = await query.first()
+        payment = locked
+        if payment is None:
+            query = Payment.select().where(Payment.id == payment_id)
+            if load_settings().is_postgres:
+                # Concurrent applies of one payment take turns, so the last to write has folded
+                # every event stored before it (SQLite's IMMEDIATE transaction does the same).
+                # NO KEY UPDATE, not UPDATE: the caller may have just stored an event, whose
+                # foreign key holds KEY SHARE on this row; FOR UPDATE would wait for the other
+                # applier's KEY SHARE while it waits for ours (a deadlock).
+                query = query.lock_rows("NO KEY UPDATE")
+            payment = await query.first()
         start_state = PaymentState.FAILED if payment["state"] == PaymentState.FAILED.value else PaymentState.CREATED
         folded = domain.fold([_as_domain(r) for r in await events_of(payment_id)], start=start_state)
         ledger = folded.ledger
@@ -365,7 +370,7 @@ async def apply(payment_id: int, now: datetime) -> Applied:
                 await Payment.update({Payment.outcome_applied: outcome}).where(Payment.id == payment_id)
     if folded.refused:
         log.warning("payment %s: %d event(s) did not fit: %s", payment["reference"], len(folded.refused), folded.refused[0][1])
-    return Applied(folded.state, len(folded.refused), True)
+    return Applied(folded.state, len(folded.refused), True, payment["order"], payment["supplier"])
 
 
 @step
@@ -443,9 +448,8 @@ class WebhookRefused(Exception):
 
 
 async def _audit_payment(actor: Actor, action: str, reference: str, applied: Applied, now: datetime, **after) -> None:
-    row = await Payment.select(Payment.id, Payment.order, Payment.supplier).where(Payment.reference == reference).first()
     await record(
-        actor, action, now=now, order_id=row["order"] if row else None, supplier_id=row["supplier"] if row else None,
+        actor, action, now=now, order_id=applied.order_id, supplier_id=applied.supplier_id,
         subject="payment", subject_id=reference, after={"state": applied.state, "known": applied.known, **after},
     )
 

@@ -26,7 +26,8 @@ class CapacityLost(Exception):
     """What the order held has gone to someone else."""
 
 
-async def _kinds(order: dict) -> list[kinds.Kind]:
+async def kinds_of(order: dict) -> list[kinds.Kind]:
+    """The kinds of the order's lines (in line order, each once)."""
     return [kinds.kind(name) for name in await orders.kinds_of(order["id"])]
 
 
@@ -36,7 +37,7 @@ async def release(order_id: int, event: OrderEvent, now: datetime, *, only_if_ex
     if await orders.move(order_id, event, now, only_if_expired=only_if_expired) is None:
         return False
     order = await orders.get(order_id)
-    for k in await _kinds(order):
+    for k in await kinds_of(order):
         await k.release(order, now)
     return True
 
@@ -52,7 +53,7 @@ async def hold_again(order: dict, now: datetime) -> bool:
     for a lost time (the caller's transaction stays usable on PostgreSQL)."""
     if order["state"] != OrderState.RELEASED.value:
         return order["state"] == OrderState.HELD.value
-    for k in await _kinds(order):
+    for k in await kinds_of(order):
         if not await k.hold_again(order, now):
             return False
     return await orders.move(order["id"], OrderEvent.RECLAIM, now) is not None
@@ -60,15 +61,18 @@ async def hold_again(order: dict, now: datetime) -> bool:
 
 async def hold_until(order: dict, until: datetime, now: datetime) -> None:
     await orders.update(order["id"], {Order.expires_at: until}, now, state=OrderState.HELD)
-    for k in await _kinds(order):
+    for k in await kinds_of(order):
         await k.held_until(order, until)
 
 
-async def confirm(order_id: int, now: datetime) -> dict:
+async def confirm(order_id: int, now: datetime, *, order: dict | None = None, order_kinds: list[kinds.Kind] | None = None) -> dict:
     """held → confirmed with the customer's details already stored: the
     customer is created or updated, the contract moment and the private link
-    set, the lines' capacity kept, the confirmation queued."""
-    order = await orders.get(order_id)
+    set, the lines' capacity kept, the confirmation queued. `order` and
+    `order_kinds`: the row and its kinds as the caller read them in this
+    transaction (not read again). Returns the confirmed row."""
+    if order is None:
+        order = await orders.get(order_id)
     customer_id = await customers.customer_for_order(
         phone=order["phone"],
         name=order["customer_name"],
@@ -77,18 +81,16 @@ async def confirm(order_id: int, now: datetime) -> dict:
         supplier_id=order["supplier"],
         now=now,
     )
-    moved = await orders.move(
-        order_id,
-        OrderEvent.CONFIRM,
-        now,
-        values={Order.customer: customer_id, Order.contract_at: now, Order.manage_token: new_token(), Order.expires_at: None},
-    )
+    values = {Order.customer: customer_id, Order.contract_at: now, Order.manage_token: new_token(), Order.expires_at: None}
+    moved = await orders.move(order_id, OrderEvent.CONFIRM, now, values=values, current=order["state"])
     if moved is None:
         raise NotAllowed(f"order {order_id} is {order['state']}, not held")
-    confirmed = await orders.get(order_id)
-    for k in await _kinds(confirmed):
+    # The conditional update succeeded on the row read: the row now is that row with these values.
+    confirmed = {**order, **{column._meta.name: value for column, value in values.items()}, "state": moved.value, "updated_at": now}
+    order_kinds = order_kinds if order_kinds is not None else await kinds_of(confirmed)
+    for k in order_kinds:
         await k.confirm(confirmed, now)
-    await queue_messages(confirmed, "confirmation", now)
+    await queue_messages(confirmed, "confirmation", now, order_kinds=order_kinds)
     return confirmed
 
 
@@ -100,7 +102,7 @@ async def end(order_id: int, event: OrderEvent, now: datetime) -> dict:
     if state is None:
         raise NotAllowed(event)
     order = await orders.get(order_id)
-    for k in await _kinds(order):
+    for k in await kinds_of(order):
         await k.end(order, state, now)
     order = await orders.get(order_id)
     if state in FREES_CAPACITY:
@@ -110,10 +112,12 @@ async def end(order_id: int, event: OrderEvent, now: datetime) -> dict:
     return order
 
 
-async def queue_messages(order: dict, topic: str, now: datetime, *, dedupe_suffix: str = "") -> None:
+async def queue_messages(
+    order: dict, topic: str, now: datetime, *, dedupe_suffix: str = "", order_kinds: list[kinds.Kind] | None = None
+) -> None:
     """The messages of an order event, from each of its kinds, into the outbox (this transaction)."""
     drafts = []
-    for k in await _kinds(order):
+    for k in order_kinds if order_kinds is not None else await kinds_of(order):
         drafts += await k.messages(order, topic, now, dedupe_suffix=dedupe_suffix)
     await outbox.insert(drafts, now)
     after_commit(outbox.wake)
@@ -122,6 +126,6 @@ async def queue_messages(order: dict, topic: str, now: datetime, *, dedupe_suffi
 async def paid(order: dict, now: datetime, receipt: object | None = None) -> bool:
     """Money was taken: each kind does its part. True when a kind sent the receipt itself."""
     sent = False
-    for k in await _kinds(order):
+    for k in await kinds_of(order):
         sent |= bool(await k.paid(order, now, receipt))
     return sent

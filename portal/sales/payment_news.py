@@ -17,7 +17,7 @@ from portal.payments.tables import MoneyMovement
 from portal.sales import lifecycle, receipts
 
 
-async def confirm_paid(order_id: int, now: datetime) -> dict | None:
+async def confirm_paid(order_id: int, now: datetime, order_kinds: list[kinds.Kind]) -> dict | None:
     """The order's money is reserved: confirm it. A hold that was released
     meanwhile takes its capacity again if it is still free. Returns None when
     it has gone to someone else; an order confirmed already is returned as it is."""
@@ -25,9 +25,10 @@ async def confirm_paid(order_id: int, now: datetime) -> dict | None:
     if order["state"] == OrderState.RELEASED.value:
         if not await lifecycle.hold_again(order, now):
             return None
+        order = None  # held again: read as it is now
     elif order["state"] != OrderState.HELD.value:
         return order
-    return await lifecycle.confirm(order_id, now)
+    return await lifecycle.confirm(order_id, now, order=order, order_kinds=order_kinds)
 
 
 async def release_hold(order_id: int, now: datetime) -> bool:
@@ -45,9 +46,8 @@ async def release_hold(order_id: int, now: datetime) -> bool:
     return True
 
 
-async def _delivered_when_paid(order_id: int) -> bool:
-    names = await orders.kinds_of(order_id)
-    return bool(names) and all(kinds.kind(n).delivered_when_paid for n in names)
+def _delivered_when_paid(order_kinds: list[kinds.Kind]) -> bool:
+    return bool(order_kinds) and all(k.delivered_when_paid for k in order_kinds)
 
 
 class PaymentNews:
@@ -61,10 +61,11 @@ class PaymentNews:
             return "short"
         if state is PaymentState.AUTHORIZED:
             other = await payments.other_payment_confirmed(payment)
-            confirmed = None if other else await confirm_paid(order_id, now)
+            order_kinds = await lifecycle.kinds_of({"id": order_id})
+            confirmed = None if other else await confirm_paid(order_id, now, order_kinds)
             paid_by_vipps = confirmed is not None and confirmed["means"] in (Means.VIPPS.value, Means.DEPOSIT.value)
             if paid_by_vipps and confirmed["state"] == OrderState.CONFIRMED.value:
-                if await _delivered_when_paid(order_id):
+                if _delivered_when_paid(order_kinds):
                     # Delivered when paid (a gift card): the money is taken at once.
                     await payments.plan(payment, Outcome.DELIVERED, now)
                 return "confirmed"
@@ -76,7 +77,7 @@ class PaymentNews:
             await payments.plan(payment, Outcome.HOLD_LOST, now)
             if not other:
                 order = await orders.get(order_id)
-                await lifecycle.queue_messages(order, "slot_lost", now)
+                await lifecycle.queue_messages(order, "slot_lost", now, order_kinds=order_kinds)
             return "hold_lost"
         if state in payment_rules.ENDED_WITHOUT_MONEY:
             latest = await payments.latest_payment(order_id)
@@ -102,7 +103,7 @@ class PaymentNews:
             sent = await lifecycle.paid(order, now, document)
             if document is not None and not sent:
                 await receipts.email(order, document, now)
-            if order["state"] == OrderState.CONFIRMED.value and await _delivered_when_paid(order_id):
+            if order["state"] == OrderState.CONFIRMED.value and _delivered_when_paid(await lifecycle.kinds_of(order)):
                 await lifecycle.end(order_id, OrderEvent.COMPLETE, now)
         elif document is not None:
             await receipts.email(order, document, now)

@@ -145,16 +145,24 @@ async def auto_complete_one(actor: Actor, order_id: int, now: datetime) -> bool:
     return True
 
 
+#: Orders one sweep completes at most: a backlog (after the portal was down) is
+#: worked off over a few passes instead of starving the requests of one process.
+AUTO_COMPLETE_BATCH = 200
+
+
 @job
-async def auto_complete(actor: Actor, now: datetime) -> int:
+async def auto_complete(actor: Actor, now: datetime, *, batch: int = AUTO_COMPLETE_BATCH) -> int:
     """Confirmed orders nobody marked count as delivered (and are captured)
-    `PORTAL_AUTO_COMPLETE_HOURS` after they end, unless no-show or cancelled."""
+    `PORTAL_AUTO_COMPLETE_HOURS` after they end, unless no-show or cancelled;
+    at most `batch` of them per call, oldest order first."""
     hours = load_settings().vipps.auto_complete_hours
-    done = 0
+    due: list[int] = []
     for name in kinds.registered():
-        for order_id in await kinds.kind(name).due_to_complete(now, hours):
-            try:
-                done += bool(await auto_complete_one(actor, order_id, now))
-            except NotAllowed:
-                pass
+        due += await kinds.kind(name).due_to_complete(now, hours)
+    done = 0
+    for order_id in sorted(set(due))[:batch]:
+        try:
+            done += bool(await auto_complete_one(actor, order_id, now))
+        except NotAllowed:
+            pass
     return done

@@ -137,7 +137,8 @@ async def _handle(task: dict, barrier):
 
 
 async def _plan(task: dict) -> dict:
-    """A future day with at least `min_free` free starts, via service.slots_between."""
+    """A future day with at least `min_free` free starts (one of them on at
+    least `min_resources` resources at once), via service.slots_between."""
     from portal.catalogue.service import offering_context
     from portal.kinds.appointment import service
     from portal.lib import clock
@@ -148,7 +149,7 @@ async def _plan(task: dict) -> dict:
     for offset in range(1, 60):
         day = today + timedelta(days=offset)
         slots = await service.slots_between(ctx, day, day, now)
-        if len(slots) >= task["min_free"]:
+        if len(slots) >= task["min_free"] and any(len(s.resource_ids) >= task.get("min_resources", 1) for s in slots):
             return {
                 "day": day,
                 "slots": [(s.start, s.resource_ids, s.seats_left) for s in slots],
@@ -478,7 +479,7 @@ def test_distinct_times_all_succeed(racers):
     first = next(s for s in sorted(free) if s + duration in free)
     back_to_back = [first, first + duration]
 
-    salon = racers.ask({"kind": "plan", "offering": SALON, "min_free": 1, "now": now})
+    salon = racers.ask({"kind": "plan", "offering": SALON, "min_free": 1, "min_resources": racers.count - 2, "now": now})
     start, resource_ids, _ = next(s for s in salon["slots"] if len(s[1]) >= racers.count - 2)
     stylists = list(resource_ids[: racers.count - 2])
 

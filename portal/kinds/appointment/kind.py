@@ -94,12 +94,12 @@ class Appointment:
     async def confirm(self, order: dict, now: datetime) -> None:
         for row in await service.reservations_of(order["id"]):
             if row["status"] == ReservationStatus.HELD.value:
-                await service.set_status(row["id"], ReservationEvent.CONFIRM, now, {Reservation.hold_expires_at: None})
+                await service.set_status(row["id"], ReservationEvent.CONFIRM, now, {Reservation.hold_expires_at: None}, current=row["status"])
 
     async def release(self, order: dict, now: datetime) -> None:
         class_session = (order["terms"] or {}).get("capacity", 1) > 1
         for row in await service.reservations_of(order["id"]):
-            if row["status"] == ReservationStatus.HELD.value and await service.set_status(row["id"], ReservationEvent.RELEASE, now):
+            if row["status"] == ReservationStatus.HELD.value and await service.set_status(row["id"], ReservationEvent.RELEASE, now, current=row["status"]):
                 await service.free_time(row, class_session)
 
     async def end(self, order: dict, state: OrderState, now: datetime) -> None:
@@ -111,7 +111,7 @@ class Appointment:
             frees = state in FREES_CAPACITY
             # A cancelled event is a new version of it for calendars: SEQUENCE grows.
             values = {Reservation.ics_sequence: row["ics_sequence"] + 1} if frees else None
-            if await service.set_status(row["id"], event, now, values) and frees:
+            if await service.set_status(row["id"], event, now, values, current=row["status"]) and frees:
                 await service.free_time(row, class_session)
 
     async def held_until(self, order: dict, until: datetime) -> None:

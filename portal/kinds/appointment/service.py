@@ -266,15 +266,18 @@ async def free_time(row: dict, class_session: bool) -> None:
 
 
 @step
-async def set_status(reservation_id: int, event: ReservationEvent, now: datetime, values: dict | None = None) -> bool:
-    """Move a reservation through its table: a conditional update on the status read."""
-    row = await Reservation.select(Reservation.status).where(Reservation.id == reservation_id).first()
-    if row is None:
-        return False
-    new_status = domain.transition(row["status"], event)
+async def set_status(reservation_id: int, event: ReservationEvent, now: datetime, values: dict | None = None, *, current: str | None = None) -> bool:
+    """Move a reservation through its table: a conditional update on the status
+    read now (or `current`, as the caller read it in this transaction)."""
+    if current is None:
+        row = await Reservation.select(Reservation.status).where(Reservation.id == reservation_id).first()
+        if row is None:
+            return False
+        current = row["status"]
+    new_status = domain.transition(current, event)
     changed = await (
         Reservation.update({Reservation.status: new_status.value, Reservation.updated_at: now, **(values or {})})
-        .where((Reservation.id == reservation_id) & (Reservation.status == row["status"]))
+        .where((Reservation.id == reservation_id) & (Reservation.status == current))
         .returning(Reservation.id)
     )
     return bool(changed)
