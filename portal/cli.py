@@ -1,4 +1,4 @@
-"""`portal run | migrate | seed | worker` — the commands a newcomer and CI use."""
+"""`portal run | migrate | seed | worker | supplier … | staff invite` — the commands a newcomer, CI and the operator use."""
 
 from __future__ import annotations
 
@@ -31,6 +31,90 @@ def seed() -> None:
     sys.stdout.write("demo data created\n" if created else "demo data already present\n")
 
 
+def _say_problems(problems: dict[str, str]) -> None:
+    from portal.lib.i18n import translations
+
+    t = translations("nb")
+    for name, msgid in sorted(problems.items()):
+        sys.stderr.write(f"--{name.replace('_', '-')}: {t.gettext(msgid)}\n")
+
+
+async def _supplier(args: argparse.Namespace) -> int:
+    """`portal supplier create | approve | suspend`, as the operator."""
+    from portal.audit.domain import operator
+    from portal.catalogue import onboarding
+    from portal.catalogue.domain import SupplierDraft
+    from portal.lib import clock
+
+    actor = operator(f"cli:{os.environ.get('USER', 'operator')}")
+    if args.action == "create":
+        draft = SupplierDraft(
+            name=args.name, org_number=args.org_number, email=args.email, phone=args.phone, street=args.street,
+            postcode=args.postcode, town=args.town, category=args.category, legal_name=args.legal_name or "",
+            company_form=args.company_form, vat_registered=not args.not_vat_registered,
+        )  # fmt: skip
+        try:
+            made = await onboarding.create(actor, draft, clock.now())
+        except onboarding.SupplierRefused as refused:
+            _say_problems(refused.problems)
+            return 2
+        sys.stdout.write(f"created {made['slug']} (not listed until approved: portal supplier approve {made['slug']})\n")
+        return 0
+    changed = await (onboarding.approve if args.action == "approve" else onboarding.suspend)(actor, args.slug, clock.now())
+    if changed is None:
+        sys.stderr.write(f"no supplier {args.slug!r}\n")
+        return 1
+    sys.stdout.write(f"{changed['slug']}: {'listed' if changed['active'] else 'suspended'}\n")
+    return 0
+
+
+async def _staff_invite(args: argparse.Namespace) -> int:
+    """`portal staff invite`: the invitation goes out by email through the outbox (run `portal worker`)."""
+    from portal.audit.domain import operator
+    from portal.catalogue.tables import Resource, Supplier
+    from portal.identity.staff import service as staff
+    from portal.identity.staff.domain import Role
+    from portal.lib import clock
+    from portal.settings import load
+
+    supplier = await Supplier.select(Supplier.id).where(Supplier.slug == args.supplier).first()
+    if supplier is None:
+        sys.stderr.write(f"no supplier {args.supplier!r}\n")
+        return 1
+    resource_id = None
+    if args.calendar:
+        row = await Resource.select(Resource.id).where((Resource.supplier == supplier["id"]) & (Resource.name == args.calendar)).first()
+        if row is None:
+            sys.stderr.write(f"{args.supplier} has no calendar named {args.calendar!r}\n")
+            return 1
+        resource_id = row["id"]
+    actor = operator(f"cli:{os.environ.get('USER', 'operator')}")
+    token, problem = await staff.invite(
+        actor, supplier_id=supplier["id"], email=args.email, name=args.name, role=Role(args.role), resource_id=resource_id, now=clock.now()
+    )
+    if problem is not None:
+        why = {
+            staff.InviteProblem.ALREADY_MEMBER: f"{args.email} already works for {args.supplier}",
+            staff.InviteProblem.RESOURCE_ELSEWHERE: "that calendar belongs to another supplier",
+        }
+        sys.stderr.write(f"not invited: {why.get(problem, problem.value)}\n")
+        return 1
+    sys.stdout.write(f"invited {args.email} as {args.role}; the email with the link is in the outbox.\nlink: {load().base_url}/kontor/lenke/{token}\n")
+    return 0
+
+
+def _run_async(command, args: argparse.Namespace) -> None:
+    async def main() -> int:
+        from portal import wiring
+        from portal.lib import db
+
+        wiring.configure()
+        await db.prepare()
+        return await command(args)
+
+    raise SystemExit(asyncio.run(main()))
+
+
 def run(host: str, port: int) -> None:
     import uvicorn
 
@@ -40,6 +124,9 @@ def run(host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from portal.catalogue.domain import CATEGORIES
+    from portal.identity.staff.domain import Role
+
     parser = argparse.ArgumentParser(prog="portal")
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="migrate, seed demo data if empty, serve")
@@ -48,6 +135,25 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("migrate", help="run migrations forwards")
     sub.add_parser("seed", help="insert demo data into an empty database")
     sub.add_parser("worker", help="drain the outbox: send email and SMS (several may run on PostgreSQL)")
+
+    supplier = sub.add_parser("supplier", help="the operator: create, approve or suspend a supplier").add_subparsers(dest="action", required=True)
+    create = supplier.add_parser("create", help="register a supplier (not listed until approved)")
+    for name in ("name", "org-number", "email", "phone", "street", "postcode", "town"):
+        create.add_argument(f"--{name}", required=True)
+    create.add_argument("--category", required=True, choices=sorted(CATEGORIES))
+    create.add_argument("--legal-name", help="as in the register (default: --name)")
+    create.add_argument("--company-form", default="AS", help="AS, ENK, NUF … (default AS)")
+    create.add_argument("--not-vat-registered", action="store_true", help="not in the VAT register (prices without VAT)")
+    for action, text in (("approve", "list the supplier: its offerings can be booked"), ("suspend", "take the supplier off the portal")):
+        supplier.add_parser(action, help=text).add_argument("slug")
+
+    staff = sub.add_parser("staff", help="staff accounts").add_subparsers(dest="action", required=True)
+    invite = staff.add_parser("invite", help="invite someone to a supplier's back office by email")
+    invite.add_argument("--supplier", required=True, help="the supplier's slug")
+    invite.add_argument("--email", required=True)
+    invite.add_argument("--name", default="")
+    invite.add_argument("--role", required=True, choices=[r.value for r in Role])
+    invite.add_argument("--calendar", help="the name of their own calendar (resource), if they have one")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args.host, args.port)
@@ -55,6 +161,10 @@ def main(argv: list[str] | None = None) -> None:
         migrate()
     elif args.command == "seed":
         seed()
+    elif args.command == "supplier":
+        _run_async(_supplier, args)
+    elif args.command == "staff":
+        _run_async(_staff_invite, args)
     elif args.command == "worker":
         from portal import wiring
         from portal.outbox.worker import main as worker_main

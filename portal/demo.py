@@ -7,7 +7,7 @@ dated exceptions (closed days, an extra Saturday) are placed in the weeks
 after it so that they show up in the availability a visitor sees.
 
 Names, org numbers, phone numbers and e-mail addresses are made up (org
-numbers pass the MOD11 check, e-mails use eksempel.no); the streets and
+numbers pass the MOD11 check of python-stdnum, e-mails use eksempel.no); the streets and
 postcodes are real. Prices are integer øre including VAT, times are local
 wall times, `created_at` is UTC.
 """
@@ -29,32 +29,6 @@ from portal.kinds.giftcard.tables import GiftCardOffer
 from portal.payments.tables import Coupon
 
 MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
-
-_ORG_WEIGHTS = (3, 2, 7, 6, 5, 4, 3, 2)
-
-
-def org_number_check_digit(first_eight: str) -> int | None:
-    """MOD11 check digit for the first eight digits of an org number.
-
-    None when the remainder gives 10: no valid number has those eight digits.
-    """
-    if len(first_eight) != 8 or not first_eight.isdigit():
-        raise ValueError("need exactly eight digits")
-    remainder = sum(int(d) * w for d, w in zip(first_eight, _ORG_WEIGHTS)) % 11
-    check = 11 - remainder
-    if check == 11:
-        return 0
-    if check == 10:
-        return None
-    return check
-
-
-def org_number_is_valid(org_number: str) -> bool:
-    """Nine digits whose last digit is the MOD11 check digit of the first eight."""
-    if len(org_number) != 9 or not org_number.isdigit():
-        return False
-    return org_number_check_digit(org_number[:8]) == int(org_number[8])
-
 
 # --- the demo catalogue, as data -------------------------------------------
 

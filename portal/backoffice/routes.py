@@ -69,7 +69,7 @@ def _day_param(raw: str | None, today: date) -> date | None:
 
 
 def _int_param(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() and len(raw) < 10 else None
+    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 10 else None
 
 
 def _base(wp: Workplace) -> dict:
@@ -244,7 +244,7 @@ async def document_pdf(request: Request, slug: str, name: str) -> object:
     """One of the supplier's issued documents, for staff who may see its order."""
     wp = await access.workplace(request, slug)
     stem = name.removesuffix(".pdf")
-    if not name.endswith(".pdf") or not stem.isdigit() or len(stem) > 12:
+    if not name.endswith(".pdf") or not (stem.isascii() and stem.isdigit()) or len(stem) > 12:
         raise NotFoundException()
     document = await documents.get(int(stem))
     if document is None or document.supplier_id != wp.supplier["id"] or document.order_id is None or await views.order_of(wp, document.order_id) is None:

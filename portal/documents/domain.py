@@ -314,7 +314,7 @@ def default_valid_until(sold_on: date) -> date:
 def format_org_number(org_number: str) -> str:
     """923456789 → 923 456 789 (no-break spaces); anything else as given."""
     digits = org_number.replace(" ", "").replace("\u00a0", "")
-    if len(digits) == 9 and digits.isdigit():
+    if len(digits) == 9 and digits.isascii() and digits.isdigit():
         return "\u00a0".join((digits[:3], digits[3:6], digits[6:]))
     return org_number
 

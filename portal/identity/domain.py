@@ -30,7 +30,7 @@ def hash_code(secret: str, phone: str, purpose: str, subject: str, code: str) ->
 
 def code_matches(secret: str, phone: str, purpose: str, subject: str, candidate: str, stored_hash: str) -> bool:
     """Constant-time comparison of a typed code with the stored hash."""
-    cleaned = "".join(ch for ch in candidate if ch.isdigit())
+    cleaned = "".join(ch for ch in candidate if ch in "0123456789")
     return hmac.compare_digest(hash_code(secret, phone, purpose, subject, cleaned), stored_hash)
 
 

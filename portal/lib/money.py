@@ -52,6 +52,6 @@ def parse_kroner(raw: object) -> int | None:
     if not text or text.count(".") > 1:
         return None
     whole, _, frac = text.partition(".")
-    if not whole.isdigit() or (frac and (not frac.isdigit() or len(frac) > 2)) or len(whole) > 9:
+    if not (whole.isascii() and whole.isdigit()) or (frac and (not (frac.isascii() and frac.isdigit()) or len(frac) > 2)) or len(whole) > 9:
         return None
     return int(whole) * 100 + int((frac or "0").ljust(2, "0"))

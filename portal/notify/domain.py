@@ -122,19 +122,20 @@ def booking_dedupe_key(
     names the event: `suffix` (the caller passes something that is the same
     when the same event is enqueued again, e.g. the failed operation's
     idempotency key), or, without one, the booking's `updated_at`. Its
-    supplier email has a key of its own (`audience="supplier"`). Other
-    topics ignore `suffix` and `audience`: their keys are as they always were.
+    Other topics ignore `suffix`. The supplier's email about a booking has a
+    key of its own (`audience="supplier"`); the customer's keys are as they
+    always were.
     """
     topic, channel = Topic(topic), Channel(channel)
     if audience not in (CUSTOMER, SUPPLIER):
         raise ValueError(f"unknown audience {audience!r}")
+    separator = SUPPLIER_KEY_MARK if audience == SUPPLIER else ":"
     if topic in (Topic.CHANGE, Topic.REMINDER):
-        return f"booking:{booking['id']}:{topic}:{booking['ics_sequence']}:{_minute(booking['start'])}:{channel}"
+        return f"booking:{booking['id']}:{topic}:{booking['ics_sequence']}:{_minute(booking['start'])}{separator}{channel}"
     if topic is Topic.PAYMENT_PROBLEM:
         event = _suffix_part(suffix) if suffix else f"updated-{_stamp(booking.get('updated_at'))}"
-        separator = SUPPLIER_KEY_MARK if audience == SUPPLIER else ":"
         return f"booking:{booking['id']}:{topic}:{event}{separator}{channel}"
-    return f"booking:{booking['id']}:{topic}:{channel}"
+    return f"booking:{booking['id']}:{topic}{separator}{channel}"
 
 
 def code_dedupe_key(phone: str, code: str, now: datetime) -> str:

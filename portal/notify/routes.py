@@ -52,7 +52,7 @@ async def dev_mailbox_html(message_id: int) -> Response:
 async def dev_mailbox_document(name: str) -> Response:
     """A PDF the dev email backend attached, as it was sent. Only while a dev backend is active."""
     stem = name.removesuffix(".pdf")
-    if not dev_backend_active(load_settings()) or not stem.isdigit() or len(stem) > 12:
+    if not dev_backend_active(load_settings()) or not (stem.isascii() and stem.isdigit()) or len(stem) > 12:
         raise NotFoundException()
     content = await documents.pdf_of(int(stem))
     if content is None:

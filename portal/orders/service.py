@@ -84,11 +84,14 @@ async def create_held(
     expires_at: datetime,
     now: datetime,
     language: str = "nb",
+    reference: str | None = None,
 ) -> tuple[int, list[int]]:
-    """A new order in checkout (`held` until `expires_at`) with its lines: (order id, line ids)."""
+    """A new order in checkout (`held` until `expires_at`) with its lines: (order id, line ids).
+    `reference`: one from `unused_reference()` the caller drew before its write
+    transaction (so the transaction, which other writers wait for, is shorter)."""
     inserted = await Order.insert(
         Order(
-            reference=await unused_reference(),
+            reference=reference or await unused_reference(),
             supplier=supplier_id,
             state=OrderState.HELD.value,
             checkout_token=domain.new_token(),

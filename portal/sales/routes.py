@@ -328,7 +328,7 @@ async def order_document(request: Request, token: str, name: str) -> object:
     bytes every time); while the worker has not rendered it yet, a page that says so."""
     order = await orders.by_manage_token(token)
     stem = name.removesuffix(".pdf")
-    if order is None or not name.endswith(".pdf") or not stem.isdigit() or len(stem) > 12:
+    if order is None or not name.endswith(".pdf") or not (stem.isascii() and stem.isdigit()) or len(stem) > 12:
         raise NotFoundException()
     document_id = int(stem)
     found = next((d for d in await receipts.of_order(order) if d.id == document_id), None)

@@ -46,7 +46,7 @@ def phone_text(e164: str) -> str:
 
 def org_number_text(org_number: str) -> str:
     """918630252 -> '918 630 252', the way it is printed in Norway."""
-    digits = "".join(ch for ch in org_number if ch.isdigit())
+    digits = "".join(ch for ch in org_number if ch in "0123456789")
     return " ".join(digits[i : i + 3] for i in range(0, len(digits), 3)) if len(digits) == 9 else org_number
 
 

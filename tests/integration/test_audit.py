@@ -36,7 +36,7 @@ STAFF = actors.staff("audit", supplier_id=1, role="owner")
 #: Modules whose public functions are use cases, queries, jobs or steps (the
 #: domain's service modules and the sales use cases; not the infrastructure's
 #: own audit and outbox modules, which the use cases call).
-USE_CASE_MODULES = re.compile(r"^portal\.(?!audit\.|outbox\.)(.+\.)?service$|^portal\.sales\.(checkout|settlement)$")
+USE_CASE_MODULES = re.compile(r"^portal\.(?!audit\.|outbox\.)(.+\.)?service$|^portal\.sales\.(checkout|settlement)$|^portal\.catalogue\.onboarding$")
 
 
 def _modules() -> list[str]:
@@ -555,6 +555,41 @@ async def s_staff_add_membership(client, vipps):
     return lambda: staff.add_membership(SYSTEM, account_id=account_id, supplier_id=1, role=Role.STAFF, resource_id=None, now=clock.now())
 
 
+async def _unlisted_supplier() -> tuple:
+    """A supplier made for one scenario, never approved (so no other test ever lists it)."""
+    from stdnum.no import orgnr
+
+    from portal.catalogue import onboarding
+    from portal.catalogue.domain import SupplierDraft
+
+    number = next(n for n in (f"8{secrets.randbelow(10**8):08d}" for _ in range(1000)) if orgnr.is_valid(n))
+    draft = SupplierDraft(name=f"Revisjon {number}", org_number=number, email="revisjon@example.no", phone="22 33 44 55", street="Gate 1", postcode="0150", town="Oslo", category="hair")
+    return draft, await onboarding.create(actors.operator("audit-test"), draft, clock.now())
+
+
+async def s_supplier_create(client, vipps):
+    from portal.catalogue import onboarding
+    from portal.catalogue.tables import Supplier
+
+    draft, made = await _unlisted_supplier()
+    await Supplier.delete().where(Supplier.id == made["id"])  # its number is free again: create it once more
+    return lambda: onboarding.create(actors.operator("audit-test"), draft, clock.now())
+
+
+async def s_supplier_approve(client, vipps):
+    from portal.catalogue import onboarding
+
+    # A listed demo supplier approved again: the entry is written, nothing else changes for other tests.
+    return lambda: onboarding.approve(actors.operator("audit-test"), "saks-og-stil-grunerlokka", clock.now())
+
+
+async def s_supplier_suspend(client, vipps):
+    from portal.catalogue import onboarding
+
+    _, made = await _unlisted_supplier()
+    return lambda: onboarding.suspend(actors.operator("audit-test"), made["slug"], clock.now())
+
+
 async def s_order_note(client, vipps):
     from portal.orders import service as notes
 
@@ -575,6 +610,9 @@ SCENARIOS = {
     "staff.create_account": s_staff_create_account,
     "staff.add_membership": s_staff_add_membership,
     "order.note": s_order_note,
+    "supplier.create": s_supplier_create,
+    "supplier.approve": s_supplier_approve,
+    "supplier.suspend": s_supplier_suspend,
     "giftcard.purchase": s_giftcard_purchase,
     "checkout.giftcard_tried": s_giftcard_tried,
     "giftcard.balance_checked": s_balance_checked,

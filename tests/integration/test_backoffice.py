@@ -332,6 +332,37 @@ async def test_cancelling_needs_a_reason_and_then_tells_the_customer(client):
     assert again.status_code == 422 and says(again.text, "Det går ikke for denne bestillingen nå.")
 
 
+async def test_the_supplier_is_emailed_each_new_and_cancelled_booking_with_the_customers_message(client):
+    from portal.catalogue.tables import Supplier
+
+    supplier = await Supplier.select(Supplier.email).where(Supplier.slug == SALON).first()
+    order = await book(client, f"/s/{SALON}/herreklipp", note="Kort på sidene, <takk> & lang på toppen")
+
+    async def to_supplier(topic: str) -> list[dict]:
+        return await OutboxMessage.select().output(load_json=True).where(
+            (OutboxMessage.order_id == order["id"]) & (OutboxMessage.recipient == supplier["email"]) & (OutboxMessage.topic == topic)
+        )
+
+    (new,) = await to_supplier("confirmation")
+    payload = new["payload"]
+    assert payload["subject"].startswith(f"Ny bestilling {order['reference']}: Herreklipp")
+    text = payload["text"]
+    for shown in ("Kari Nordmann", "+47 41 23 45 67", "kari@example.no", "Kundens melding", "Kort på sidene, <takk> & lang på toppen", f"/kontor/{SALON}/ordre/{order['id']}"):
+        assert shown in text, shown
+    assert "&lt;takk&gt; &amp; lang" in payload["html"]  # the customer's text is escaped in the HTML part
+    assert "ics" not in payload and new["language"] == "nb"
+    # The customer's own confirmation is a separate message (to the customer's address).
+    assert await OutboxMessage.count().where((OutboxMessage.order_id == order["id"]) & (OutboxMessage.recipient == "kari@example.no") & (OutboxMessage.topic == "confirmation")) == 1
+
+    await staff_login(client, SALON)
+    path = f"/kontor/{SALON}/ordre/{order['id']}/cancel"
+    page = await client.get(path)
+    await client.post(path, data={"_csrf_token": csrf(page.text), "reason": "Frisøren er syk"}, follow_redirects=False)
+    (cancelled,) = await to_supplier("cancellation")
+    assert cancelled["payload"]["subject"].startswith(f"Bestilling {order['reference']} avbestilt")
+    assert "Tiden er ledig igjen." in cancelled["payload"]["text"]
+
+
 async def test_a_refund_with_a_wrong_amount_says_so_and_changes_nothing(client):
     order = await book(client, f"/s/{SALON}/herreklipp")
     await staff_login(client, SALON)

@@ -27,9 +27,10 @@ from tests.integration.test_notify_support import (  # noqa: F401 - fixtures
     make_booking,
     settings_with,
     smtp_server,
+    supplier_not_told,
 )
 
-pytestmark = pytest.mark.usefixtures("clean_outbox")
+pytestmark = pytest.mark.usefixtures("clean_outbox", "supplier_not_told")
 
 
 async def _rows(**where) -> list[dict]:

@@ -16,9 +16,9 @@ from portal.notify.tables import DevMessage
 from portal.outbox import worker
 from portal.outbox.tables import OutboxMessage
 from tests.integration.helpers import confirm_with_code, first_free_slot
-from tests.integration.test_notify_support import NOW, clean_outbox, enqueue, make_booking, settings_with  # noqa: F401
+from tests.integration.test_notify_support import NOW, clean_outbox, enqueue, make_booking, settings_with, supplier_not_told  # noqa: F401
 
-pytestmark = pytest.mark.usefixtures("clean_outbox")
+pytestmark = pytest.mark.usefixtures("clean_outbox", "supplier_not_told")
 
 AUTH_TOKEN = "route-test-auth-token-0123456789"
 CALLBACK_URL = "https://portal.example/hooks/twilio/status"

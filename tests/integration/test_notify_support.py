@@ -106,6 +106,18 @@ async def clean_outbox():
 SUPPLIER_SLUG = "saks-og-stil-grunerlokka"
 
 
+@pytest.fixture()
+def supplier_not_told(monkeypatch):
+    """The supplier is not emailed about new, moved or cancelled bookings while
+    the test runs (only about payment problems, as before), so an outbox test
+    counts the customer's messages; how the supplier is told of a booking is
+    tested in test_backoffice.py."""
+    from portal.kinds.appointment import messages
+    from portal.notify.domain import Topic
+
+    monkeypatch.setattr(messages, "SUPPLIER_SUBJECTS", {Topic.PAYMENT_PROBLEM: messages.SUPPLIER_SUBJECTS[Topic.PAYMENT_PROBLEM]})
+
+
 #: The reservation's status for each order state (portal.kinds.appointment.domain.END_EVENTS).
 RESERVATION_STATUS = {
     "held": "held",

@@ -22,9 +22,9 @@ from portal.notify.enqueue import enqueue_code_sms
 from portal.notify.tables import DevMessage
 from portal.outbox import worker
 from portal.outbox.tables import OutboxMessage
-from tests.integration.test_notify_support import NOW, clean_outbox, enqueue, make_booking, settings_with  # noqa: F401
+from tests.integration.test_notify_support import NOW, clean_outbox, enqueue, make_booking, settings_with, supplier_not_told  # noqa: F401
 
-pytestmark = pytest.mark.usefixtures("clean_outbox")
+pytestmark = pytest.mark.usefixtures("clean_outbox", "supplier_not_told")
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"

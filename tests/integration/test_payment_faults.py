@@ -183,7 +183,7 @@ async def test_a_refused_capture_is_shown_to_customer_and_supplier(client, vipps
     assert "failed" in office.text
 
     supplier = await Supplier.select(Supplier.email).where(Supplier.id == row["supplier"]).first()
-    problems = await messages(booked.order_id, "payment_problem")
+    problems = await messages(booked.order_id, "payment_problem", audience="all")
     assert {(m["channel"], m["recipient"]) for m in problems} == {
         ("email", "kari@example.no"),
         ("sms", "+4741234567"),
@@ -196,7 +196,7 @@ async def test_a_refused_capture_is_shown_to_customer_and_supplier(client, vipps
         await sweep(later)
         await service.sync(ACTOR, booked.reference, later)
         await drain()
-    assert len(await messages(booked.order_id, "payment_problem")) == 3
+    assert len(await messages(booked.order_id, "payment_problem", audience="all")) == 3
     assert (await payment(booked.reference))["problem"]
 
 
@@ -334,6 +334,7 @@ async def test_every_path_in_any_order_gives_the_same_payment_and_one_confirmati
     row = await order_row(booked.order_id)
     assert row["state"] == "confirmed"
     assert sorted(m["channel"] for m in await messages(booked.order_id, "confirmation")) == ["email", "sms"]
+    assert [m["channel"] for m in await messages(booked.order_id, "confirmation", audience="supplier")] == ["email"]
     assert await ops(booked.reference) == []
     assert calls(vipps, booked.reference, "capture", "cancel", "refund") == []
 
@@ -375,7 +376,7 @@ async def test_a_capture_vipps_never_answers_is_not_lost_silently_when_the_outbo
     (capture,) = await ops(booked.reference)
     assert capture["status"] == "failed", "the worker gave up, but the capture still says pending"
     assert (await payment(booked.reference))["problem"]
-    assert len(await messages(booked.order_id, "payment_problem")) == 3
+    assert len(await messages(booked.order_id, "payment_problem", audience="all")) == 3
 
 
 async def test_the_return_page_waits_when_vipps_cannot_be_read_and_polls_slower_on_429(client, vipps):

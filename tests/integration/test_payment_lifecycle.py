@@ -28,6 +28,7 @@ from portal.kinds.appointment.tables import Reservation
 from portal.lib import clock
 from portal.lib.i18n import translations
 from portal.lib.money import format_nok
+from portal.notify.domain import SUPPLIER_KEY_MARK
 from portal.orders import service as orders
 from portal.orders.tables import Order
 from portal.outbox import worker
@@ -231,8 +232,13 @@ def aggregate(vipps, reference: str) -> dict[str, int]:
     return {"authorized": p.authorized_ore, "captured": p.captured_ore, "cancelled": p.cancelled_ore, "refunded": p.refunded_ore}
 
 
-async def messages(order_id: int, topic: str) -> list[dict]:
-    return await OutboxMessage.select().where((OutboxMessage.order_id == order_id) & (OutboxMessage.topic == topic))
+async def messages(order_id: int, topic: str, *, audience: str = "customer") -> list[dict]:
+    """The order's outbox rows of a topic for the customer (audience="supplier": the supplier's; "all": both)."""
+    where = (OutboxMessage.order_id == order_id) & (OutboxMessage.topic == topic)
+    mark = f"%{SUPPLIER_KEY_MARK}%"
+    if audience != "all":
+        where &= OutboxMessage.dedupe_key.like(mark) if audience == "supplier" else OutboxMessage.dedupe_key.not_like(mark)
+    return await OutboxMessage.select().where(where)
 
 
 def travel(moment: dt.datetime):

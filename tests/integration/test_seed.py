@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 if str(ROOT) not in sys.path:  # also when run as `pytest` rather than `python -m pytest`
     sys.path.insert(0, str(ROOT))
 
-from portal.demo import org_number_check_digit, org_number_is_valid  # noqa: E402
+from stdnum.no import orgnr  # noqa: E402
 
 TODAY = date(2026, 11, 23)  # a Monday
 
@@ -117,21 +117,23 @@ def _minutes(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-# --- the MOD11 helper --------------------------------------------------------
+# --- organisation numbers ---------------------------------------------------
 
 
-def test_org_number_mod11() -> None:
-    assert org_number_is_valid("974760673")  # Brønnøysundregistrene
-    assert org_number_is_valid("924173084")
-    assert not org_number_is_valid("924173085")  # wrong check digit
-    assert not org_number_is_valid("92417308")  # too short
-    assert not org_number_is_valid("92417308a")
-    assert org_number_check_digit("97476067") == 3
-    # Remainder 0 gives check digit 0 …
-    assert org_number_check_digit("98741305") == 0
-    # … and remainder 1 gives no valid number at all.
-    assert org_number_check_digit("92417305") is None
-    assert not any(org_number_is_valid(f"92417305{d}") for d in range(10))
+def test_org_numbers_are_checked_with_python_stdnum() -> None:
+    from portal.catalogue.domain import SupplierDraft, check_supplier
+
+    def problem(number: str) -> str | None:
+        draft = SupplierDraft(name="X", org_number=number, email="x@eksempel.no", phone="22 33 44 55", street="Gate 1", postcode="0150", town="Oslo", category="hair")
+        return check_supplier(draft)[1].get("org_number")
+
+    assert problem("974760673") is None  # Brønnøysundregistrene
+    assert problem("974 760 673") is None  # as people write it
+    assert problem("924173084") is None
+    assert problem("924173085")  # wrong check digit
+    assert problem("92417308")  # too short
+    assert problem("92417308a")
+    assert all(problem(f"92417305{d}") for d in range(10))  # remainder 1: no valid number has these eight digits
 
 
 # --- the seeded catalogue ------------------------------------------------------
@@ -150,7 +152,7 @@ def test_supplier_fields(seeded: dict) -> None:
     slugs = set()
     for slug, s in seeded["suppliers"].items():
         assert slug.isascii() and slug == slug.lower() and " " not in slug
-        assert org_number_is_valid(s["org_number"]), slug
+        assert orgnr.is_valid(s["org_number"]), slug
         assert s["phone"].startswith("+47") and len(s["phone"]) == 11, slug
         assert s["phone"][1:].isdigit()
         assert s["email"].endswith("eksempel.no"), slug

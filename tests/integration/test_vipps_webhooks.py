@@ -23,6 +23,7 @@ from portal.audit.tables import AuditEntry
 from portal.capacity.tables import SlotClaim
 from portal.kinds.appointment.tables import Reservation
 from portal.lib import clock
+from portal.notify.domain import SUPPLIER_KEY_MARK
 from portal.orders.tables import Order, OrderLine
 from portal.outbox.tables import OutboxMessage
 from portal.payments import service as payments
@@ -139,11 +140,15 @@ async def reservation_of(order_id: int) -> dict:
     return row
 
 
-async def confirmations(order_id: int) -> list[dict]:
+async def confirmations(order_id: int, *, audience: str = "customer") -> list[dict]:
+    """The confirmation rows of the order for the customer (or, with
+    audience="supplier", the email that tells the supplier)."""
+    mark = f"%{SUPPLIER_KEY_MARK}%"
+    whose = OutboxMessage.dedupe_key.like(mark) if audience == "supplier" else OutboxMessage.dedupe_key.not_like(mark)
     return await (
         OutboxMessage.select()
         .output(load_json=True)
-        .where((OutboxMessage.order_id == order_id) & (OutboxMessage.topic == "confirmation"))
+        .where((OutboxMessage.order_id == order_id) & (OutboxMessage.topic == "confirmation") & whose)
         .order_by(OutboxMessage.id)
     )
 
@@ -158,6 +163,8 @@ async def assert_confirmed_once(order_id: int) -> None:
     assert len(channels) == len(set(channels)), f"confirmation queued more than once: {channels}"
     for message in messages:
         assert order["manage_token"] in json.dumps(message["payload"]), "the confirmation links to a manage token the order no longer has"
+    told = await confirmations(order_id, audience="supplier")
+    assert [m["channel"] for m in told] == ["email"], f"the supplier is told of a new booking once: {told}"
 
 
 #: Everything a delivery could change (the booking is now an order, its line and its reservation; every change writes an audit entry).

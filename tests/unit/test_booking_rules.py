@@ -568,3 +568,29 @@ def test_parse_checkout_is_total(form, needs_early_start):
         assert "@" in result.email_normalized
         assert result.values.accept_terms and result.values.adult
         assert result.values.early_start or not needs_early_start
+
+
+# ---------------------------------------------------------------- registering a supplier
+
+
+def test_a_supplier_slug_is_plain_ascii_from_name_and_town():
+    from portal.catalogue.domain import slug_for
+
+    assert slug_for("Klipp & Krøll", "Bergen") == "klipp-kroll-bergen"
+    assert slug_for("Ærlig Årstid", "Tromsø") == "aerlig-arstid-tromso"
+    assert slug_for("Café Müller") == "cafe-muller"
+    assert slug_for("!!!") == "leverandor"
+    assert len(slug_for("x" * 300)) <= 70
+
+
+def test_a_supplier_draft_is_stored_the_way_registers_write_it():
+    from portal.catalogue.domain import SupplierDraft, check_supplier
+
+    draft = SupplierDraft(name="  Klipp   og Krøll ", org_number="974 760 673", email="Post@Klipp.no", phone="55 12 34 56", street="Strandgaten 1", postcode="5013", town="Bergen", category="hair", company_form="as")
+    checked, problems = check_supplier(draft)
+    assert problems == {}
+    assert (checked.name, checked.legal_name, checked.org_number, checked.phone, checked.email, checked.company_form) == (
+        "Klipp og Krøll", "Klipp og Krøll", "974760673", "+4755123456", "Post@klipp.no", "AS",
+    )  # fmt: skip
+    _, problems = check_supplier(SupplierDraft(name="X", org_number="974760673", email="a@b.no", phone="55123456", street="G 1", postcode="５０１３", town="B", category="sauna", company_form="LTD"))
+    assert set(problems) == {"postcode", "category", "company_form"}

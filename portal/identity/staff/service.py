@@ -144,7 +144,7 @@ def _totp(secret: str) -> pyotp.TOTP:
 
 def _matching_step(secret: str, code: str, now: datetime) -> int | None:
     """The time step a 6-digit code belongs to (this one or the one before or after), or None."""
-    code = "".join(ch for ch in code if ch.isdigit())
+    code = "".join(ch for ch in code if ch in "0123456789")
     if len(code) != 6:
         return None
     totp = _totp(secret)

@@ -143,7 +143,7 @@ class Appointment:
                 now=now,
                 supplier_slug=supplier.get("slug", ""),
                 offering_slug=offering_slug,
-                supplier_email=supplier.get("email", "") if topic == Topic.PAYMENT_PROBLEM else "",
+                supplier_email=supplier.get("email", ""),
                 dedupe_suffix=dedupe_suffix,
             )
             if topic in (Topic.CHANGE, Topic.CANCELLATION):

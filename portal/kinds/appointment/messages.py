@@ -6,8 +6,9 @@ for the reservation's whole life, SEQUENCE bumped on every change).
 `booking_drafts` takes a *booking view*: the order's fields with its
 reservation's (`id` is the reservation's, `order_id` the order's; see
 `booking_view`). Service messages only: no advertising, no third-party
-links (L28, L31). A payment problem is also told to the supplier, in an
-email of its own (always Bokmål: suppliers are Norwegian businesses).
+links (L28, L31). A new, moved or cancelled booking and a payment problem
+are also told to the supplier, in an email of its own (always Bokmål:
+suppliers are Norwegian businesses).
 """
 
 from __future__ import annotations
@@ -49,7 +50,17 @@ SUBJECTS = {
 
 #: Subjects of the emails to the supplier (rendered in Bokmål).
 SUPPLIER_SUBJECTS = {
+    Topic.CONFIRMATION: N_("New booking %(ref)s: %(what)s, %(when)s"),
+    Topic.CHANGE: N_("Booking %(ref)s moved: %(what)s, now %(when)s"),
+    Topic.CANCELLATION: N_("Booking %(ref)s cancelled: %(what)s, %(when)s"),
     Topic.PAYMENT_PROBLEM: N_("Payment failed for booking %(ref)s: %(what)s, %(when)s"),
+}
+
+#: The first line of the supplier's email about a new, moved or cancelled booking.
+SUPPLIER_LEADS = {
+    Topic.CONFIRMATION: N_("New booking: %(what)s, %(when)s."),
+    Topic.CHANGE: N_("A booking was moved: %(what)s, now %(when)s."),
+    Topic.CANCELLATION: N_("A booking was cancelled: %(what)s, %(when)s. The time is free again."),
 }
 
 #: The language of emails to suppliers.
@@ -128,6 +139,7 @@ def view(
         "rebook_url": rebook_url(base_url, supplier_slug, offering_slug),
         "customer_phone": phone_text(booking["phone"]) if booking.get("phone") else "",
         "customer_email": booking.get("email") or "",
+        "customer_note": booking.get("note") or "",
         "supplier": {
             "legal_name": s.get("legal_name", name),
             "org_number": org_number_text(s.get("org_number", "")),
@@ -194,19 +206,27 @@ def email_payload(
     return payload
 
 
-def supplier_email_payload(booking: dict, topic: Topic, *, supplier_name: str, base_url: str) -> dict:
-    """The email to the supplier about one of its bookings, in Bokmål: the same
-    template as the customer's, with `audience` "supplier". No Reply-To: the
-    customer's contact details are in the text."""
+def supplier_email_payload(booking: dict, topic: Topic, *, supplier_name: str, base_url: str, supplier_slug: str = "") -> dict:
+    """The email to the supplier about one of its bookings, in Bokmål. A new,
+    moved or cancelled booking: email/supplier_booking (the customer's
+    contact and message, a link to the booking in the back office); a payment
+    problem: the customer's template with `audience` "supplier". No Reply-To:
+    the customer's contact details are in the text."""
     language = SUPPLIER_LANGUAGE
     t = translations(language)
     v = view(booking, supplier_name=supplier_name, base_url=base_url, language=language)
-    subject = t.gettext(SUPPLIER_SUBJECTS[topic]) % {"ref": v["reference"], "what": v["what"], "when": v["when"]}
+    facts = {"ref": v["reference"], "what": v["what"], "when": v["when"]}
+    subject = t.gettext(SUPPLIER_SUBJECTS[topic]) % facts
     context = {"b": v, "s": v["supplier"], "subject": subject, "topic": str(topic), "audience": SUPPLIER}
+    template = f"email/{topic}"
+    if topic in SUPPLIER_LEADS:
+        template = "email/supplier_booking"
+        order_id = booking.get("order_id", booking["id"])
+        context.update(lead=t.gettext(SUPPLIER_LEADS[topic]) % facts, backoffice_url=f"{base_url}/kontor/{quote(supplier_slug, safe='')}/ordre/{order_id}")
     return {
         "subject": subject,
-        "text": render(f"email/{topic}.txt", language, **context),
-        "html": render(f"email/{topic}.html", language, **context),
+        "text": render(f"{template}.txt", language, **context),
+        "html": render(f"{template}.html", language, **context),
     }
 
 
@@ -248,8 +268,9 @@ def booking_drafts(
     `reminder_hours` before the start (none when that moment has passed).
 
     slot_lost links to the offering's page (`supplier_slug`, `offering_slug`).
-    payment_problem also emails the supplier (`supplier_email`, when it has
-    one); its keys include `dedupe_suffix` (see `booking_dedupe_key`).
+    A confirmation, change, cancellation or payment problem also emails the
+    supplier (`supplier_email`, when it has one; the back-office link needs
+    `supplier_slug`); keys include `dedupe_suffix` (see `booking_dedupe_key`).
     """
     topic = Topic(topic)
     if topic not in BOOKING_EVENTS:
@@ -304,7 +325,7 @@ def booking_drafts(
                 recipient=supplier_email,
                 dedupe_key=booking_dedupe_key(booking, topic, Channel.EMAIL, suffix=dedupe_suffix, audience=SUPPLIER),
                 language=SUPPLIER_LANGUAGE,
-                payload=supplier_email_payload(booking, topic, supplier_name=supplier_name, base_url=base_url),
+                payload=supplier_email_payload(booking, topic, supplier_name=supplier_name, base_url=base_url, supplier_slug=supplier_slug),
                 next_attempt_at=now,
                 order_id=booking.get("order_id", booking["id"]),
             )
@@ -331,6 +352,7 @@ def booking_view(order: dict, reservation: dict) -> dict:
         "phone": order["phone"],
         "email": order["email"],
         "customer_name": order["customer_name"],
+        "note": order.get("note") or "",
         "price_ore": int(quote.get("total_ore") or 0),
         "manage_token": order["manage_token"],
         "terms": order["terms"],

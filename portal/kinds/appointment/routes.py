@@ -59,7 +59,7 @@ def _parse_day(raw: object, today: date) -> date:
 def _parse_resource(raw: object, ctx: OfferingContext) -> int | None:
     """`None` means "any available"."""
     text = _single(raw)
-    value = int(text) if text.isdigit() and len(text) < 10 else None
+    value = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else None
     return value if value in ctx.resource_ids else None
 
 

@@ -355,6 +355,7 @@ async def hold(
     end = start + timedelta(minutes=o["duration_min"])
     rate = vat_rate_bp(o["vat_category"], day, vat_registered=s["vat_registered"])
     expires_at = hold_expiry(now, hold_minutes)
+    reference = await orders.unused_reference()
     for candidate in candidates:
         for retry in (False, True):
             try:
@@ -368,6 +369,7 @@ async def hold(
                         lines=[orders.NewLine(KIND, o["id"], o["title"], o["price_ore"], rate)],
                         expires_at=expires_at,
                         now=now,
+                        reference=reference,
                     )
                     inserted = await Reservation.insert(
                         Reservation(

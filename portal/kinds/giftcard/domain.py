@@ -65,7 +65,7 @@ def parse_purchase(form: dict, offer: GiftCardOffer, today: date) -> Purchase:
         errors["amount"] = problem
     else:
         result.value_ore = value
-    if not values.quantity.isdigit() or not 1 <= int(values.quantity) <= MAX_QUANTITY:
+    if not (values.quantity.isascii() and values.quantity.isdigit()) or not 1 <= int(values.quantity) <= MAX_QUANTITY:
         errors["quantity"] = N_("Choose how many cards, from 1 to 10.")
     else:
         result.quantity = int(values.quantity)

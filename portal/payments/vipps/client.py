@@ -491,7 +491,7 @@ def _as_int(value: Any) -> int:
         raise ValueError("boolean where a number was expected")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isascii() and value.strip().lstrip("-").isdigit():
         return int(value.strip())
     raise ValueError(f"not a whole number: {value!r}")
 
