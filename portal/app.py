@@ -18,6 +18,7 @@ from litestar.template.config import TemplateConfig
 
 from portal import wiring
 from portal.audit.domain import system
+from portal.calendarfeed import service as agendas
 from portal.kinds.appointment.service import release_expired
 from portal.lib import clock, db
 from portal.lib.i18n import LANGUAGES
@@ -78,7 +79,7 @@ RECONCILER = system("reconciler")
 
 async def _sweep_holds(interval: float = 30.0) -> None:
     """Free abandoned holds, reconcile payments, complete what time has
-    delivered — in the background."""
+    delivered, queue the morning agendas — in the background."""
     while True:
         try:
             await release_expired(SWEEPER, clock.now())
@@ -92,6 +93,10 @@ async def _sweep_holds(interval: float = 30.0) -> None:
             await settlement.auto_complete(RECONCILER, clock.now())
         except Exception:  # noqa: BLE001 - the database away for a moment
             log.exception("auto-complete failed")
+        try:
+            await agendas.send_agendas(clock.now())
+        except Exception:  # noqa: BLE001 - the database away for a moment
+            log.exception("morning agendas failed")
         await asyncio.sleep(interval)
 
 

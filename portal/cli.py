@@ -1,4 +1,4 @@
-"""`portal run | migrate | seed | worker | supplier … | staff invite` — the commands a newcomer, CI and the operator use."""
+"""`portal run | migrate | seed | worker | supplier … | staff invite | agenda send` — the commands a newcomer, CI and the operator use."""
 
 from __future__ import annotations
 
@@ -103,6 +103,27 @@ async def _staff_invite(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _agenda(args: argparse.Namespace) -> int:
+    """`portal agenda send`: queue today's morning agendas now (what the sweeper does from 07:00 Oslo time)."""
+    from datetime import datetime
+
+    from portal.calendarfeed import service as agendas
+    from portal.lib import clock
+
+    now = clock.now()
+    if args.at:
+        try:
+            now = datetime.fromisoformat(args.at)
+        except ValueError:
+            now = None
+        if now is None or now.tzinfo is None:
+            sys.stderr.write("--at: a time with its offset, like 2026-12-07T07:05+01:00\n")
+            return 2
+    queued = await agendas.send_agendas(now)
+    sys.stdout.write(f"{queued} agenda email(s) queued; the outbox sends them (portal worker).\n")
+    return 0
+
+
 def _run_async(command, args: argparse.Namespace) -> None:
     async def main() -> int:
         from portal import wiring
@@ -154,6 +175,9 @@ def main(argv: list[str] | None = None) -> None:
     invite.add_argument("--name", default="")
     invite.add_argument("--role", required=True, choices=[r.value for r in Role])
     invite.add_argument("--calendar", help="the name of their own calendar (resource), if they have one")
+    agenda = sub.add_parser("agenda", help="the staff's morning agenda emails").add_subparsers(dest="action", required=True)
+    send = agenda.add_parser("send", help="queue today's agendas for those who want one (only from 07:00 to 10:00 Oslo time)")
+    send.add_argument("--at", help="as if it were this time (ISO 8601 with offset)")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args.host, args.port)
@@ -165,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
         _run_async(_supplier, args)
     elif args.command == "staff":
         _run_async(_staff_invite, args)
+    elif args.command == "agenda":
+        _run_async(_agenda, args)
     elif args.command == "worker":
         from portal import wiring
         from portal.outbox.worker import main as worker_main

@@ -794,6 +794,11 @@ async def seed_demo_staff(now: datetime) -> int:
         account_id = await staff.create_account(actor, email=person["email"], name=person["name"], password=DEMO_PASSWORD, now=now, totp_secret=person["totp_secret"])
         await staff.add_membership(actor, account_id=account_id, supplier_id=supplier["id"], role=Role(person["role"]), resource_id=resource_id, now=now)
         made += 1
+    operator_email = f"drift@{DEMO_EMAIL_DOMAIN}"
+    lines.append(f"portal – Operatør (godkjenner og stenger leverandører): {operator_email} / {DEMO_PASSWORD}")
+    if not await StaffAccount.exists().where(StaffAccount.email == operator_email):
+        await staff.create_account(actor, email=operator_email, name="Drift hos portal", password=DEMO_PASSWORD, now=now, operator=True)
+        made += 1
     if made:
         body = "\n".join(
             [

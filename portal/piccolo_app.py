@@ -5,6 +5,7 @@ from pathlib import Path
 from piccolo.conf.apps import AppConfig
 
 from portal.audit.tables import AuditEntry
+from portal.calendarfeed.tables import CalendarFeed, StaffAgenda
 from portal.capacity.tables import ClassSession, SlotClaim
 from portal.catalogue.tables import (
     DateException,
@@ -17,7 +18,7 @@ from portal.catalogue.tables import (
 from portal.documents.tables import Document, DocumentPdf, DocumentSeries, DocumentVoid
 from portal.identity.staff.tables import StaffAccount, StaffLink, StaffLoginFailure, StaffMembership, StaffSession
 from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
-from portal.kinds.appointment.tables import Reservation
+from portal.kinds.appointment.tables import Reservation, TimeBlock
 from portal.kinds.giftcard.tables import GiftCardOffer
 from portal.notify.tables import DevMessage
 from portal.orders.tables import Order, OrderLine, OrderNote
@@ -49,6 +50,7 @@ APP_CONFIG = AppConfig(
         OrderLine,
         OrderNote,
         Reservation,
+        TimeBlock,
         SlotClaim,
         ClassSession,
         Customer,
@@ -78,6 +80,8 @@ APP_CONFIG = AppConfig(
         Document,
         DocumentPdf,
         DocumentVoid,
+        CalendarFeed,
+        StaffAgenda,
     ],
     migration_dependencies=[],
     commands=[],

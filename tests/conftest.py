@@ -90,7 +90,7 @@ async def clean_bookings():
     from portal.capacity.tables import ClassSession, SlotClaim
     from portal.identity.staff.tables import StaffLoginFailure, StaffSession
     from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
-    from portal.kinds.appointment.tables import Reservation
+    from portal.kinds.appointment.tables import Reservation, TimeBlock
     from portal.notify.tables import DevMessage
     from portal.orders.tables import Order, OrderLine, OrderNote
     from portal.outbox.tables import OutboxMessage
@@ -117,6 +117,7 @@ async def clean_bookings():
         SlotClaim,
         ClassSession,
         Reservation,
+        TimeBlock,
         OrderNote,
         OrderLine,
         Order,

@@ -53,6 +53,7 @@ class Booking:
     customer: str
     state: str
     blocked: bool = False  # staff's own absence or meeting
+    block_id: int | None = None  # the blocked time's, to open and remove it
 
 
 @dataclass
@@ -93,11 +94,12 @@ def grid_range(spans: list[tuple[int, int]], bookings: list[tuple[int, int]]) ->
     return (lo // 60) * 60, min(24 * 60, -(-hi // 60) * 60)
 
 
+_MINUTE = timedelta(minutes=1)
+
+
 def _local_minutes(moment: datetime, day: date) -> int:
-    """Minutes after local midnight of `day` (may be < 0 or > 1440 for other days)."""
-    local = moment.astimezone(OSLO)
-    midnight = datetime.combine(day, time(0), OSLO)
-    return int((local.replace(tzinfo=None) - midnight.replace(tzinfo=None)).total_seconds() // 60)
+    """Minutes of wall time after local midnight of `day` (may be < 0 or > 1440 for other days)."""
+    return (moment.astimezone(OSLO).replace(tzinfo=None) - datetime.combine(day, time(0))) // _MINUTE
 
 
 def _row(minute: int, first: int) -> int:
@@ -137,10 +139,11 @@ class ColumnInput:
 def build(columns: list[ColumnInput], now: datetime) -> Grid:
     """Place every column's closed stretches, breaks and bookings on one grid."""
     all_spans = [s for c in columns for s in c.spans]
-    all_bookings = [(_local_minutes(b.start, c.day), _local_minutes(b.end, c.day)) for c in columns for b in c.bookings]
-    first, last = grid_range(all_spans, [(max(0, a), min(24 * 60, b)) for a, b in all_bookings])
+    # Each booking's local minutes, worked out once (200 bookings a day is a busy salon).
+    timed = [[(b, _local_minutes(b.start, c.day), _local_minutes(b.end, c.day)) for b in c.bookings] for c in columns]
+    first, last = grid_range(all_spans, [(max(0, a), min(24 * 60, b)) for mine in timed for _, a, b in mine])
     out = []
-    for c in columns:
+    for c, mine in zip(columns, timed):
         col = Column(key=c.key, title=c.title, day=c.day, closed_all_day=not c.spans)
         for a, b in _gaps(c.spans, first, last):
             placed = _rows(a, b, first, last)
@@ -150,8 +153,8 @@ def build(columns: list[ColumnInput], now: datetime) -> Grid:
             placed = _rows(a, b, first, last)
             if placed:
                 col.blocks.append(Block(*placed, kind="break"))
-        for booking in sorted(c.bookings, key=lambda x: x.start):
-            placed = _rows(_local_minutes(booking.start, c.day), _local_minutes(booking.end, c.day), first, last)
+        for booking, a, b in sorted(mine, key=lambda x: x[0].start):
+            placed = _rows(a, b, first, last)
             if placed:
                 col.blocks.append(Block(*placed, kind="blocked" if booking.blocked else "booking", booking=booking))
         out.append(col)

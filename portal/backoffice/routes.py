@@ -6,21 +6,33 @@ use cases with the staff member as actor, and render."""
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from litestar import Request, Router, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
 from litestar.response import Redirect, Response
 
-from portal.backoffice import access, login_routes, views
+from portal.backoffice import (
+    access,
+    common,
+    customer_routes,
+    desk_routes,
+    feed_routes,
+    login_routes,
+    operator_routes,
+    report_routes,
+    schedule_routes,
+    settings_routes,
+    team_routes,
+    views,
+)
 from portal.backoffice.access import Workplace
 from portal.catalogue import service as catalogue
 from portal.documents import service as documents
 from portal.documents.render import filename_of
 from portal.identity.staff.domain import Permission
+from portal.kinds.appointment import desk
 from portal.kinds.appointment import service as appointments
 from portal.kinds.appointment.domain import reason_text
 from portal.lib import clock
@@ -33,22 +45,11 @@ from portal.payments import service as payments
 from portal.sales import settlement
 from portal.web.render import language_of, page
 
-FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+FORM = common.FORM
+ROLE_LABELS = common.ROLE_LABELS
+STATE_LABELS = common.STATE_LABELS
 
-ROLE_LABELS = {"owner": N_("Owner"), "front_desk": N_("Front desk"), "staff": N_("Staff")}
-STATE_LABELS = {
-    "held": N_("Held in checkout"),
-    "confirmed": N_("Booked"),
-    "completed": N_("Delivered"),
-    "no_show": N_("No-show"),
-    "released": N_("Not completed"),
-    "cancelled": N_("Cancelled"),
-    "cancelled_by_customer": N_("Cancelled by the customer"),
-    "cancelled_by_supplier": N_("Cancelled by you"),
-    "withdrawn": N_("Withdrawn"),
-}
-
-MEANS_LABELS = {"vipps": N_("Vipps"), "deposit": N_("Deposit by Vipps, the rest on site"), "onsite": N_("On site"), "giftcard": N_("Gift card")}
+MEANS_LABELS = common.MEANS_LABELS
 
 #: What can be done with a booking: the label of its button, and whether it needs a permission beyond acting on bookings.
 ACTIONS = {
@@ -56,24 +57,14 @@ ACTIONS = {
     "no_show": {"label": N_("Mark as no-show"), "permission": Permission.ACT_ON_BOOKINGS, "confirm": N_("Mark the customer as not having come? The no-show fee in the booking's terms is charged, the rest released.")},
     "cancel": {"label": N_("Cancel the booking"), "permission": Permission.ACT_ON_BOOKINGS, "confirm": N_("Cancel this booking? The customer is told at once, and everything reserved or paid is given back.")},
     "refund": {"label": N_("Refund"), "permission": Permission.REFUND, "confirm": N_("Refund part or all of what was charged? The customer gets a credit note.")},
+    "move": {"label": N_("Move to another time"), "permission": Permission.ACT_ON_BOOKINGS, "confirm": N_("Choose the new time. The customer gets the change by SMS and email with an updated calendar file.")},
 }
 
 
-def _day_param(raw: str | None, today: date) -> date | None:
-    if not raw:
-        return today
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        return None
-
-
-def _int_param(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 10 else None
-
-
-def _base(wp: Workplace) -> dict:
-    return {"wp": wp, "role_labels": ROLE_LABELS, "state_labels": STATE_LABELS}
+_day_param = common.day_param
+_int_param = common.int_param
+_base = common.base
+_local_moment = common.local_moment
 
 
 @get("/kontor/{slug:str}", name="bo_day")
@@ -144,6 +135,14 @@ async def _order(wp: Workplace, order_id: int) -> dict:
     return order
 
 
+async def _movable(wp: Workplace, order: dict) -> bool:
+    try:
+        await desk.movable(wp.actor, order["id"])
+    except desk.NotAllowed:
+        return False
+    return True
+
+
 async def _available(wp: Workplace, order: dict) -> list[str]:
     """The actions this user may take on this booking now (a refund only of money the portal took)."""
     confirmed = order["state"] == OrderState.CONFIRMED.value
@@ -153,7 +152,9 @@ async def _available(wp: Workplace, order: dict) -> list[str]:
     for name, spec in ACTIONS.items():
         if not wp.may(spec["permission"]):
             continue
-        if name in ("delivered", "no_show", "cancel") and not confirmed:
+        if name in ("delivered", "no_show", "cancel", "move") and not confirmed:
+            continue
+        if name == "move" and not await _movable(wp, order):
             continue
         if name == "refund" and not refundable:
             continue
@@ -193,6 +194,8 @@ async def confirm_page(request: Request, slug: str, order_id: int, action: str) 
     # A refund's form opens even when nothing is left to refund (an old link): sending it says so.
     if action not in await _available(wp, order) and not (action == "refund" and wp.may(Permission.REFUND)):
         raise NotFoundException()
+    if action == "move":
+        return await desk_routes.move_page(request, wp, order)
     return page(request, "pages/backoffice/confirm.html", **_base(wp), order=order, action=action, spec=ACTIONS[action], errors={}, values={}, request_id=secrets.token_hex(8))
 
 
@@ -211,6 +214,8 @@ async def action_post(request: Request, slug: str, order_id: int, action: str, d
         return Redirect(path=f"/kontor/{slug}/ordre/{order_id}#notes", status_code=303)
     if action not in ACTIONS or not wp.may(ACTIONS[action]["permission"]):
         raise NotFoundException()
+    if action == "move":
+        return await desk_routes.move_post(request, wp, order, data)
     errors: dict[str, str] = {}
     values = {"reason": form_text(data, "reason", 500), "amount": form_text(data, "amount", 20)}
     try:
@@ -294,20 +299,10 @@ async def why_page(request: Request, slug: str, tilbud: str | None = None, ressu
     )
 
 
-def _local_moment(raw: str):
-    try:
-        local = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        return None
-    if local.tzinfo is not None or local.year not in range(2000, 2200):
-        return None
-    return local.replace(tzinfo=clock.OSLO).astimezone(clock.UTC)
-
-
 def router() -> Router:
     """Every back-office route; a page that needs a login sends the visitor to it."""
     return Router(
         path="/",
-        route_handlers=[*login_routes.ROUTES, day_page, week_page, why_page, document_pdf, order_page, confirm_page, action_post],
+        route_handlers=[*login_routes.ROUTES, *desk_routes.ROUTES, *operator_routes.ROUTES, *settings_routes.ROUTES, *schedule_routes.ROUTES, *team_routes.ROUTES, *customer_routes.ROUTES, *report_routes.ROUTES, *feed_routes.ROUTES, day_page, week_page, why_page, document_pdf, order_page, confirm_page, action_post],
         exception_handlers={access.LoginRequired: login_routes.login_required_handler},
     )

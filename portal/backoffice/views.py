@@ -6,6 +6,7 @@ nothing (the routes answer 404)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
 from portal.audit import service as audit
@@ -14,6 +15,7 @@ from portal.backoffice.access import Workplace
 from portal.catalogue import service as catalogue
 from portal.catalogue.tables import Offering, Resource
 from portal.identity.staff.domain import Permission, sees_booking
+from portal.kinds.appointment import desk
 from portal.kinds.appointment.domain import ReservationStatus
 from portal.kinds.appointment.tables import Reservation
 from portal.lib import clock
@@ -68,6 +70,15 @@ async def _bookings(supplier_id: int, resource_ids: list[int], first: date, last
     )
 
 
+async def _blocks(supplier_id: int, resource_ids: list[int], first: date, last: date) -> list[dict]:
+    start, end = _local_bounds(first, last)
+    return await desk.blocks_between(supplier_id, resource_ids, start, end)
+
+
+def _blocked(row: dict) -> calendar.Booking:
+    return calendar.Booking(order_id=None, start=row["start"], end=row["end"], title=row["note"], customer="", state="blocked", blocked=True, block_id=row["id"])
+
+
 def _booking(row: dict) -> calendar.Booking:
     return calendar.Booking(
         order_id=row["order"],
@@ -87,12 +98,16 @@ async def day(wp: Workplace, on: date, now: datetime, only: int | None = None) -
     ids = [r["id"] for r in shown]
     schedules = {s.resource_id: s for s in await catalogue.schedules(ids)}
     rows = await _bookings(wp.supplier["id"], ids, on, on)
+    blocks = await _blocks(wp.supplier["id"], ids, on, on)
+    by_resource: dict[int, list[calendar.Booking]] = defaultdict(list)  # one pass, not one per column
+    for b in rows:
+        by_resource[b["resource"]].append(_booking(b))
+    for b in blocks:
+        by_resource[b["resource"]].append(_blocked(b))
     columns = []
     for r in shown:
         spans, breaks = calendar.day_hours(schedules[r["id"]], on) if r["id"] in schedules else ([], [])
-        columns.append(
-            calendar.ColumnInput(key=str(r["id"]), title=r["name"], day=on, spans=spans, breaks=breaks, bookings=[_booking(b) for b in rows if b["resource"] == r["id"]])
-        )
+        columns.append(calendar.ColumnInput(key=str(r["id"]), title=r["name"], day=on, spans=spans, breaks=breaks, bookings=by_resource.get(r["id"], [])))
     return calendar.build(columns, now)
 
 
@@ -101,10 +116,11 @@ async def week(wp: Workplace, resource_id: int, on: date, now: datetime, languag
     days = calendar.week_of(on)
     schedule = next(iter(await catalogue.schedules([resource_id])), None)
     rows = await _bookings(wp.supplier["id"], [resource_id], days[0], days[-1])
+    blocks = await _blocks(wp.supplier["id"], [resource_id], days[0], days[-1])
     columns = []
     for d in days:
         spans, breaks = calendar.day_hours(schedule, d) if schedule else ([], [])
-        mine = [_booking(b) for b in rows if clock.to_local(b["start"]).date() == d]
+        mine = [_booking(b) for b in rows if clock.to_local(b["start"]).date() == d] + [_blocked(b) for b in blocks if clock.to_local(b["start"]).date() == d]
         columns.append(calendar.ColumnInput(key=d.isoformat(), title=clock.fmt_date(d, language, "short"), day=d, spans=spans, breaks=breaks, bookings=mine))
     return calendar.build(columns, now)
 
@@ -143,7 +159,7 @@ async def order_detail(wp: Workplace, order: dict) -> dict:
         "payment": payment,
         "operations": await payments.operations(payment["id"]) if payment else [],
         "movements": await payments.movements(order["id"]),
-        "documents": await receipts.of_order(order),
+        "documents": await receipts.listing(order),  # ready or being prepared, labelled
         "messages": await OutboxMessage.select(
             OutboxMessage.id, OutboxMessage.channel, OutboxMessage.topic, OutboxMessage.recipient, OutboxMessage.status, OutboxMessage.created_at, OutboxMessage.sent_at
         )

@@ -58,6 +58,22 @@ def search_matches(supplier: dict, offering_titles: list[str], *, text: str, cat
 #: Company forms a supplier may have (Brønnøysund's short names).
 COMPANY_FORMS = ("AS", "ASA", "ENK", "NUF", "DA", "ANS", "SA", "STI", "FLI", "KS")
 
+#: Company forms that must be registered in Foretaksregisteret; the others are in Enhetsregisteret.
+FORETAKSREGISTERET_FORMS = frozenset({"AS", "ASA", "NUF", "DA", "ANS", "SA", "KS"})
+
+#: How a supplier may be paid (Supplier.payment_methods; checkout offers a
+#: deposit by Vipps when the supplier takes Vipps and the offering asks one).
+PAYMENT_METHODS = {"onsite": N_("On site"), "vipps": N_("Vipps")}
+
+MAX_DESCRIPTION = 2000
+MAX_TERMS = 10000
+
+
+def trade_register(company_form: str) -> str:
+    """The public register the trader is in, under its organisation number
+    (the trader information a marketplace shows)."""
+    return "Foretaksregisteret" if company_form.strip().upper() in FORETAKSREGISTERET_FORMS else "Enhetsregisteret"
+
 
 @dataclass(frozen=True)
 class SupplierDraft:
@@ -74,6 +90,9 @@ class SupplierDraft:
     legal_name: str = ""
     company_form: str = "AS"
     vat_registered: bool = True
+    description: str = ""
+    terms: str = ""
+    payment_methods: tuple[str, ...] = ("onsite",)
 
 
 def check_supplier(draft: SupplierDraft) -> tuple[SupplierDraft, dict[str, str]]:
@@ -118,9 +137,19 @@ def check_supplier(draft: SupplierDraft) -> tuple[SupplierDraft, dict[str, str]]
         problems["town"] = N_("Enter the town.")
     if draft.category not in CATEGORIES:
         problems["category"] = N_("Unknown category.")
+    description = draft.description.strip()
+    if len(description) > MAX_DESCRIPTION:
+        problems["description"] = N_("The description is too long (at most 2000 characters).")
+    terms = draft.terms.strip()
+    if len(terms) > MAX_TERMS:
+        problems["terms"] = N_("The terms are too long (at most 10000 characters).")
+    payment_methods = tuple(m for m in PAYMENT_METHODS if m in draft.payment_methods)
+    if not payment_methods or len(payment_methods) != len(set(draft.payment_methods)):
+        problems["payment_methods"] = N_("Choose at least one way customers can pay.")
     checked = SupplierDraft(
         name=name, org_number=org_number, email=email, phone=phone, street=street, postcode=postcode, town=town,
         category=draft.category, legal_name=legal_name, company_form=company_form, vat_registered=draft.vat_registered,
+        description=description, terms=terms, payment_methods=payment_methods,
     )  # fmt: skip
     return checked, problems
 

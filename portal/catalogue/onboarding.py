@@ -67,7 +67,7 @@ async def _set_listed(actor: Actor, action: str, slug: str, listed: bool, now: d
         return None
     await Supplier.update({Supplier.active: listed}).where(Supplier.id == row["id"])
     await record(actor, action, now=now, supplier_id=row["id"], subject="supplier", subject_id=row["id"], before={"active": row["active"]}, after={"active": listed})
-    catalogue.clear_cache()
+    await catalogue.changed()
     return {**row, "active": listed}
 
 

@@ -6,7 +6,7 @@ from litestar import Request, get
 from litestar.exceptions import NotFoundException
 
 from portal.catalogue import service
-from portal.catalogue.domain import CATEGORIES, KINDS, RANKING_NOTE
+from portal.catalogue.domain import CATEGORIES, KINDS, RANKING_NOTE, trade_register
 from portal.legal.withdrawal import withdrawal_info
 from portal.web.render import page
 
@@ -47,6 +47,7 @@ async def supplier_page(request: Request, supplier_slug: str) -> object:
         category_labels=CATEGORIES,
         kind_labels=KINDS,
         withdrawal_info=withdrawal_info,
+        trade_register=trade_register(supplier["company_form"]),
     )
 
 

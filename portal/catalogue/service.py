@@ -6,28 +6,46 @@ from dataclasses import dataclass
 from datetime import time
 from time import monotonic
 
-from portal.audit.service import query
+from portal.audit.service import query, step
 from portal.availability.domain import DayException, OfferingRules, ResourceSchedule
 from portal.availability.domain import HoursRule as HoursSpec
 from portal.catalogue.domain import search_matches
 from portal.catalogue.tables import DateException, HoursRule, Offering, OfferingResource, Resource, Supplier
 from portal.settings import load as load_settings
 
-#: Catalogue rows change rarely and are read on every slot list: keep them
-#: per process for `PORTAL_CATALOGUE_CACHE_SECONDS` (0 turns this off).
-_cache: dict[tuple, tuple[float, object]] = {}
+#: Catalogue rows change rarely and are read on every slot list: each process
+#: keeps them for `PORTAL_CATALOGUE_CACHE_SECONDS` (0 turns this off), and
+#: uses them only while the database's catalogue version is the one they were
+#: read under. Every change bumps the version (`changed`), so no process ever
+#: offers times from hours that were changed elsewhere.
+_cache: dict[tuple, tuple[float, int, object]] = {}
+
+
+@query
+async def version() -> int:
+    """The catalogue's version: one indexed row, read before a cached value is used."""
+    rows = await Supplier.raw("SELECT version FROM catalogue_version WHERE id = 1")
+    return int(rows[0]["version"]) if rows else 0
+
+
+@step
+async def changed() -> None:
+    """Call after every write to suppliers, offerings, resources, hours or exceptions."""
+    await Supplier.raw("UPDATE catalogue_version SET version = version + 1 WHERE id = 1")
+    _cache.clear()
 
 
 async def _cached(key: tuple, load):
     ttl = load_settings().catalogue_cache_seconds
     if ttl <= 0:
         return await load()
+    current = await version()
     hit = _cache.get(key)
     now = monotonic()
-    if hit is not None and hit[0] > now:
-        return hit[1]
+    if hit is not None and hit[0] > now and hit[1] == current:
+        return hit[2]
     value = await load()
-    _cache[key] = (now + ttl, value)
+    _cache[key] = (now + ttl, current, value)
     return value
 
 

@@ -33,6 +33,8 @@ class Supplier(Table):
     payment_methods = JSON(default=["onsite"])
     active = Boolean(default=True)
     created_at = Timestamptz()
+    trader_certified_at = Timestamptz(null=True, default=None)  # the owner's self-certification (trader information)
+    version = Integer(default=0)  # bumped by every settings change (a stale form is refused)
 
 
 class Resource(Table):
@@ -42,6 +44,7 @@ class Resource(Table):
     name = Varchar(length=120)
     title = Varchar(length=120, default="")
     active = Boolean(default=True)
+    version = Integer(default=0)  # bumped by every change of its hours or exceptions (a stale form is refused)
 
 
 class HoursRule(Table):
@@ -92,6 +95,7 @@ class Offering(Table):
     open_on_holidays = Boolean(default=False)
     position = Integer(default=0)
     active = Boolean(default=True)
+    version = Integer(default=0)  # bumped by every settings change (a stale form is refused)
 
 
 class OfferingResource(Table):

@@ -77,7 +77,7 @@ def _terms_context(c: checkout.Checkout) -> dict:
     withdrawal_class = terms.get("withdrawal_class", c.ctx.offering["withdrawal_class"])
     context = {"withdrawal": withdrawal_info(withdrawal_class), "cancellation": None}
     if "cancel_free_hours" in terms:
-        context["cancellation"] = cancellation_terms_text(int(terms.get("cancel_free_hours", 0)), int(terms.get("cancel_fee_percent", 0)))
+        context["cancellation"] = cancellation_terms_text(int(terms.get("cancel_free_hours", 0)), int(terms.get("cancel_fee_percent", 0)), int(terms.get("cancel_fee_ore", 0)))
     return context
 
 

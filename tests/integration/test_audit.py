@@ -36,7 +36,7 @@ STAFF = actors.staff("audit", supplier_id=1, role="owner")
 #: Modules whose public functions are use cases, queries, jobs or steps (the
 #: domain's service modules and the sales use cases; not the infrastructure's
 #: own audit and outbox modules, which the use cases call).
-USE_CASE_MODULES = re.compile(r"^portal\.(?!audit\.|outbox\.)(.+\.)?service$|^portal\.sales\.(checkout|settlement)$|^portal\.catalogue\.onboarding$")
+USE_CASE_MODULES = re.compile(r"^portal\.(?!audit\.|outbox\.)(.+\.)?service$|^portal\.sales\.(checkout|settlement)$|^portal\.catalogue\.(onboarding|settings)$|^portal\.identity\.staff\.team$|^portal\.kinds\.appointment\.(schedule|desk)$")
 
 
 def _modules() -> list[str]:
@@ -590,6 +590,150 @@ async def s_supplier_suspend(client, vipps):
     return lambda: onboarding.suspend(actors.operator("audit-test"), made["slug"], clock.now())
 
 
+async def _owned_supplier() -> tuple:
+    """An unlisted supplier of one scenario with one calendar: (its owner as actor, the calendar's id)."""
+    from portal.catalogue.tables import Resource
+
+    _, made = await _unlisted_supplier()
+    rows = await Resource.insert(Resource(supplier=made["id"], name="Revisor")).returning(Resource.id)
+    return actors.staff("audit", supplier_id=made["id"], role="owner"), rows[0]["id"]
+
+
+def _appointment(resource_id: int):
+    from portal.catalogue.forms import NEW_OFFERING_VALUES, parse_offering
+
+    form = {**NEW_OFFERING_VALUES, "title": "Revisjonstime", "price": "500", "resources": [str(resource_id)]}
+    draft, problems = parse_offering(form, vat_categories={"general": 2500}, resource_ids={resource_id})
+    assert problems == {}
+    return draft
+
+
+async def s_supplier_profile(client, vipps):
+    from portal.catalogue import settings
+    from portal.catalogue.forms import parse_profile, profile_values
+
+    owner, _ = await _owned_supplier()
+    row = await settings.profile_of(owner.supplier_id)
+    form, problems = parse_profile({**profile_values(row), "legal_name": "Revisjon AS", "vat_registered": "on", "certified": "on"}, category=row["category"])
+    assert problems == {}
+    return lambda: settings.update_profile(owner, row["version"], form, clock.now())
+
+
+async def s_offering_create(client, vipps):
+    from portal.catalogue import settings
+
+    owner, resource_id = await _owned_supplier()
+    return lambda: settings.create_offering(owner, _appointment(resource_id), clock.now())
+
+
+async def s_offering_update(client, vipps):
+    import dataclasses
+
+    from portal.catalogue import settings
+
+    owner, resource_id = await _owned_supplier()
+    made = await settings.create_offering(owner, _appointment(resource_id), clock.now())
+    return lambda: settings.update_offering(owner, made["id"], 0, dataclasses.replace(_appointment(resource_id), price_ore=60000), clock.now())
+
+
+async def s_offering_archive(client, vipps):
+    from portal.catalogue import settings
+
+    owner, resource_id = await _owned_supplier()
+    made = await settings.create_offering(owner, _appointment(resource_id), clock.now())
+    return lambda: settings.archive_offering(owner, made["id"], clock.now())
+
+
+async def s_offering_restore(client, vipps):
+    from portal.catalogue import settings
+
+    owner, resource_id = await _owned_supplier()
+    made = await settings.create_offering(owner, _appointment(resource_id), clock.now())
+    await settings.archive_offering(owner, made["id"], clock.now())
+    return lambda: settings.restore_offering(owner, made["id"], clock.now())
+
+
+async def _owner_of_unlisted() -> tuple[dict, object]:
+    """An unlisted supplier of its own (no other test sees its calendars) and an owner acting there."""
+    _, made = await _unlisted_supplier()
+    return made, actors.staff("audit", supplier_id=made["id"], role="owner")
+
+
+async def _unlisted_calendar() -> tuple[dict, object, int]:
+    from portal.kinds.appointment import schedule
+
+    made, owner = await _owner_of_unlisted()
+    calendar = await schedule.add_calendar(owner, supplier_id=made["id"], name="Revisor", title="", now=clock.now())
+    return made, owner, calendar.id
+
+
+async def s_calendar_add(client, vipps):
+    from portal.kinds.appointment import schedule
+
+    made, owner = await _owner_of_unlisted()
+    return lambda: schedule.add_calendar(owner, supplier_id=made["id"], name="Rom 1", title="", now=clock.now())
+
+
+async def s_hours_set_week(client, vipps):
+    from datetime import time
+
+    from portal.availability.domain import HoursRule
+    from portal.kinds.appointment import schedule
+
+    made, owner, calendar = await _unlisted_calendar()
+    return lambda: schedule.set_week(owner, supplier_id=made["id"], resource_id=calendar, version=0, hours=(HoursRule(0, time(9), time(17)),), breaks=(), now=clock.now())
+
+
+async def s_hours_add_exception(client, vipps):
+    from portal.availability.domain import DayException
+    from portal.kinds.appointment import schedule
+
+    made, owner, calendar = await _unlisted_calendar()
+    day = DayException(day=clock.local_today() + timedelta(days=10), closed=True)
+    return lambda: schedule.add_exception(owner, supplier_id=made["id"], resource_id=calendar, version=0, exception=day, note="Kurs", now=clock.now())
+
+
+async def s_hours_remove_exception(client, vipps):
+    from portal.availability.domain import DayException
+    from portal.catalogue.tables import DateException
+    from portal.kinds.appointment import schedule
+
+    made, owner, calendar = await _unlisted_calendar()
+    day = DayException(day=clock.local_today() + timedelta(days=10), closed=True)
+    version = await schedule.add_exception(owner, supplier_id=made["id"], resource_id=calendar, version=0, exception=day, note="", now=clock.now())
+    row = await DateException.select(DateException.id).where(DateException.resource == calendar).first()
+    return lambda: schedule.remove_exception(owner, supplier_id=made["id"], resource_id=calendar, version=version, exception_id=row["id"], now=clock.now())
+
+
+async def _member_of_unlisted() -> tuple[dict, object, int]:
+    from portal.identity.staff import service as staff
+    from portal.identity.staff.domain import Role
+
+    made, owner = await _owner_of_unlisted()
+    account_id = await staff.create_account(SYSTEM, email=f"team.{secrets.token_hex(4)}@example.no", name="Lag", password="et-langt-passord", now=clock.now())
+    await staff.add_membership(SYSTEM, account_id=account_id, supplier_id=made["id"], role=Role.STAFF, resource_id=None, now=clock.now())
+    return made, owner, account_id
+
+
+async def s_staff_change_member(client, vipps):
+    from portal.identity.staff import team
+    from portal.identity.staff.domain import Role
+
+    made, owner, account_id = await _member_of_unlisted()
+    return lambda: team.change_member(owner, supplier_id=made["id"], account_id=account_id, role=Role.FRONT_DESK, resource_id=None, now=clock.now())
+
+
+async def s_staff_remove_member(client, vipps):
+    from portal.identity.staff import team
+
+    made, owner, account_id = await _member_of_unlisted()
+
+    async def no_bookings(resource_id: int) -> list:
+        return []
+
+    return lambda: team.remove_member(owner, supplier_id=made["id"], account_id=account_id, bookings_of=no_bookings, now=clock.now())
+
+
 async def s_order_note(client, vipps):
     from portal.orders import service as notes
 
@@ -597,7 +741,129 @@ async def s_order_note(client, vipps):
     return lambda: notes.add_note(actors.staff("audit", supplier_id=order["supplier"], role="owner"), order["id"], "Ringte og bekreftet.", clock.now())
 
 
+async def _desk_free_time(order: dict):
+    """A free time on another day for the order's booking to move to (the desk's rules)."""
+    from datetime import timedelta
+
+    from portal.kinds.appointment import desk
+    from portal.kinds.appointment import service as appointments
+
+    m = await desk.movable(actors.staff("audit", supplier_id=order["supplier"], role="owner"), order["id"])
+    day = clock.to_local(m.reservation["start"]).date()
+    for ahead in range(1, 9):
+        free = await appointments.slots_between(m.ctx, day + timedelta(days=ahead), day + timedelta(days=ahead), clock.now(), m.reservation["resource"], desk=True)
+        if free:
+            return m, free[0].start
+    raise AssertionError("no free time within a week")
+
+
+async def s_move(client, vipps):
+    from portal.kinds.appointment import desk
+
+    order = await _confirmed_on_site(client)
+    m, start = await _desk_free_time(order)
+    return lambda: desk.move(actors.staff("audit", supplier_id=order["supplier"], role="owner"), order["id"], start, None, clock.now())
+
+
+async def s_book_at_desk(client, vipps):
+    from portal.kinds.appointment import desk
+
+    order = await _confirmed_on_site(client)
+    m, start = await _desk_free_time(order)
+    who = desk.DeskCustomer(name="Ola Innom", phone="+4748123456")
+    return lambda: desk.book_at_desk(actors.staff("audit", supplier_id=order["supplier"], role="front_desk"), m.ctx, start, None, who, clock.now())
+
+
+async def s_block(client, vipps):
+    from datetime import timedelta
+
+    from portal.kinds.appointment import desk
+
+    order = await _confirmed_on_site(client)
+    m, start = await _desk_free_time(order)
+    staff = actors.staff("audit", supplier_id=order["supplier"], role="owner")
+    return lambda: desk.block_time(staff, order["supplier"], m.reservation["resource"], start, start + timedelta(minutes=30), "Møte", clock.now())
+
+
+async def s_unblock(client, vipps):
+    from datetime import timedelta
+
+    from portal.kinds.appointment import desk
+
+    order = await _confirmed_on_site(client)
+    m, start = await _desk_free_time(order)
+    staff = actors.staff("audit", supplier_id=order["supplier"], role="owner")
+    block_id = await desk.block_time(staff, order["supplier"], m.reservation["resource"], start, start + timedelta(minutes=30), "Møte", clock.now())
+    return lambda: desk.remove_block(staff, block_id, clock.now())
+
+
+# ---------------------------------------------------------------- calendar feeds and the morning agenda
+
+
+async def _feed_member(role: str = "staff") -> tuple[dict, actors.Actor]:
+    """A member of the salon (staff: with a calendar of their own) and the actor they are."""
+    account = await _account(role, email=f"audit.feed.{role}@example.no")
+    return account, actors.staff(account["id"], supplier_id=account["supplier_id"], role=role)
+
+
+async def s_feed_create(client, vipps):
+    from portal.calendarfeed import service as feeds
+
+    account, actor = await _feed_member()
+    return lambda: feeds.create_feed(actor, supplier_id=account["supplier_id"], account_id=account["id"], now=clock.now())
+
+
+async def s_feed_revoke(client, vipps):
+    from portal.calendarfeed import service as feeds
+
+    account, actor = await _feed_member()
+    await feeds.create_feed(actor, supplier_id=account["supplier_id"], account_id=account["id"], now=clock.now())
+    return lambda: feeds.revoke_feed(actor, supplier_id=account["supplier_id"], account_id=account["id"], now=clock.now())
+
+
+async def s_feed_phone(client, vipps):
+    from portal.calendarfeed import service as feeds
+
+    owner, actor = await _feed_member("owner")
+    await feeds.create_feed(actor, supplier_id=owner["supplier_id"], account_id=None, now=clock.now())
+    await feeds.set_phone(actor, supplier_id=owner["supplier_id"], account_id=None, include_phone=False, now=clock.now())
+    return lambda: feeds.set_phone(actor, supplier_id=owner["supplier_id"], account_id=None, include_phone=True, now=clock.now())
+
+
+async def s_agenda_choose(client, vipps):
+    from portal.calendarfeed import service as feeds
+
+    account, actor = await _feed_member()
+    await feeds.choose_agenda(actor, supplier_id=account["supplier_id"], account_id=account["id"], wanted=True, now=clock.now())
+    return lambda: feeds.choose_agenda(actor, supplier_id=account["supplier_id"], account_id=account["id"], wanted=False, now=clock.now())
+
+
+async def s_agenda_queue(client, vipps):
+    from portal.calendarfeed import service as feeds
+    from portal.kinds.appointment.tables import Reservation
+
+    owner, actor = await _feed_member("owner")
+    order = await _confirmed_on_site(client)
+    start = (await Reservation.select(Reservation.start).where(Reservation.order == order["id"]).first())["start"]
+    await feeds.choose_agenda(actor, supplier_id=owner["supplier_id"], account_id=owner["id"], wanted=True, now=clock.now())
+
+    async def queue_then_opt_out():
+        assert await feeds.queue_agenda(SYSTEM, supplier_id=owner["supplier_id"], account_id=owner["id"], day=clock.to_local(start).date(), now=clock.now())
+        await feeds.choose_agenda(actor, supplier_id=owner["supplier_id"], account_id=owner["id"], wanted=False, now=clock.now())  # leave no one opted in
+
+    return queue_then_opt_out
+
+
 SCENARIOS = {
+    "feed.create": s_feed_create,
+    "feed.revoke": s_feed_revoke,
+    "feed.phone": s_feed_phone,
+    "agenda.choose": s_agenda_choose,
+    "agenda.queue": s_agenda_queue,
+    "appointment.move": s_move,
+    "order.book_at_desk": s_book_at_desk,
+    "calendar.block": s_block,
+    "calendar.unblock": s_unblock,
     "staff.login": s_staff_login,
     "staff.second_factor": s_staff_second_factor,
     "staff.logout": s_staff_logout,
@@ -610,9 +876,20 @@ SCENARIOS = {
     "staff.create_account": s_staff_create_account,
     "staff.add_membership": s_staff_add_membership,
     "order.note": s_order_note,
+    "calendar.add": s_calendar_add,
+    "hours.set_week": s_hours_set_week,
+    "hours.add_exception": s_hours_add_exception,
+    "hours.remove_exception": s_hours_remove_exception,
+    "staff.change_member": s_staff_change_member,
+    "staff.remove_member": s_staff_remove_member,
     "supplier.create": s_supplier_create,
     "supplier.approve": s_supplier_approve,
     "supplier.suspend": s_supplier_suspend,
+    "supplier.profile": s_supplier_profile,
+    "offering.create": s_offering_create,
+    "offering.update": s_offering_update,
+    "offering.archive": s_offering_archive,
+    "offering.restore": s_offering_restore,
     "giftcard.purchase": s_giftcard_purchase,
     "checkout.giftcard_tried": s_giftcard_tried,
     "giftcard.balance_checked": s_balance_checked,

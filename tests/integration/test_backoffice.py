@@ -201,6 +201,32 @@ BACKOFFICE_PATHS = (
     "/kontor/{slug}/ordre/{order_id}",
     "/kontor/{slug}/ordre/{order_id}/{action}",
     "/kontor/{slug}/dokument/{name}",
+    "/kontor/{slug}/ny",
+    "/kontor/{slug}/blokker",
+    "/kontor/{slug}/blokker/{block_id}",
+    "/kontor/{slug}/innstillinger",
+    "/kontor/{slug}/innstillinger/profil",
+    "/kontor/{slug}/innstillinger/tilbud",
+    "/kontor/{slug}/innstillinger/tilbud/ny",
+    "/kontor/{slug}/innstillinger/tilbud/{offering_id}",
+    "/kontor/{slug}/innstillinger/tilbud/{offering_id}/{action}",
+    "/kontor/{slug}/innstillinger/timer",
+    "/kontor/{slug}/innstillinger/timer/uke",
+    "/kontor/{slug}/innstillinger/timer/unntak",
+    "/kontor/{slug}/innstillinger/timer/unntak/{exception_id}/fjern",
+    "/kontor/{slug}/innstillinger/ansatte",
+    "/kontor/{slug}/innstillinger/ansatte/inviter",
+    "/kontor/{slug}/innstillinger/ansatte/kalender",
+    "/kontor/{slug}/innstillinger/ansatte/{account_id}",
+    "/kontor/{slug}/innstillinger/ansatte/{account_id}/fjern",
+    "/kontor/{slug}/kunder",
+    "/kontor/{slug}/kunder/{customer_id}",
+    "/kontor/{slug}/kunder.csv",
+    "/kontor/{slug}/bestillinger.csv",
+    "/kontor/{slug}/rapporter",
+    "/kontor/{slug}/rapporter.csv",
+    "/kontor/{slug}/rapporter/diagram.svg",
+    "/kontor/{slug}/kalender",
 )
 
 
@@ -228,8 +254,20 @@ async def test_a_supplier_sees_nothing_of_another_suppliers_bookings_customers_c
         await drain()  # the capture, and its receipt
     other_doc = await Document.select(Document.id).where(Document.order_id == paid.order_id).first()
     assert other_doc
-    await staff_login(client, SALON)
     their_resource = theirs["reservations"][0]["resource"]
+    from portal.catalogue.tables import Offering
+
+    their_offering = await Offering.select().where(Offering.supplier == theirs["supplier"]).first()
+    from portal.kinds.appointment import desk
+
+    their_start = theirs["reservations"][0]["end"] + timedelta(hours=1)
+    their_block = await desk.block_time(actors.staff("t", supplier_id=theirs["supplier"], role="owner"), theirs["supplier"], their_resource, their_start, their_start + timedelta(minutes=30), "Kurs", clock.now())
+    from portal.catalogue.tables import DateException, HoursRule
+
+    their_owner = await staff_account(MASSAGE, "owner")
+    their_exception = (await DateException.select(DateException.id).where(DateException.resource.supplier.slug != SALON).first())["id"]
+    their_hours = await HoursRule.count().where(HoursRule.resource == their_resource)
+    await staff_login(client, SALON)
     probes = [
         f"/kontor/{MASSAGE}",
         f"/kontor/{MASSAGE}/uke",
@@ -244,6 +282,22 @@ async def test_a_supplier_sees_nothing_of_another_suppliers_bookings_customers_c
         f"/kontor/{SALON}/ordre/{paid.order_id}",
         f"/kontor/{SALON}/dokument/{other_doc['id']}.pdf",
         f"/kontor/{MASSAGE}/dokument/{other_doc['id']}.pdf",
+        f"/kontor/{MASSAGE}/ny",
+        f"/kontor/{SALON}/ny?ressurs={their_resource}",
+        f"/kontor/{MASSAGE}/blokker",
+        f"/kontor/{SALON}/blokker?ressurs={their_resource}",
+        f"/kontor/{SALON}/blokker/{their_block}",
+        f"/kontor/{MASSAGE}/blokker/{their_block}",
+        f"/kontor/{SALON}/ordre/{theirs['id']}/move",
+        *(f"/kontor/{MASSAGE}/innstillinger{part}" for part in ("", "/profil", "/tilbud", "/tilbud/ny", f"/tilbud/{their_offering['id']}")),
+        f"/kontor/{SALON}/innstillinger/tilbud/{their_offering['id']}",
+        f"/kontor/{SALON}/kunder/{theirs['customer']}",
+        f"/kontor/{MASSAGE}/innstillinger/timer",
+        f"/kontor/{SALON}/innstillinger/timer?ressurs={their_resource}",
+        f"/kontor/{MASSAGE}/innstillinger/ansatte",
+        f"/kontor/{SALON}/innstillinger/ansatte/{their_owner['id']}/fjern",
+        *(f"/kontor/{MASSAGE}/{part}" for part in ("kunder", f"kunder/{theirs['customer']}", "kunder.csv", "bestillinger.csv", "rapporter", "rapporter.csv", "rapporter/diagram.svg")),
+        f"/kontor/{MASSAGE}/kalender",
     ]
     for path in probes:
         response = await client.get(path, follow_redirects=False)
@@ -251,9 +305,36 @@ async def test_a_supplier_sees_nothing_of_another_suppliers_bookings_customers_c
         assert "Ola Fremmed" not in response.text and "91234567" not in response.text and "912 34 567" not in response.text, path
     page = await client.get(f"/kontor/{SALON}/ordre/{mine['id']}")
     assert page.status_code == 200
-    for action in ("delivered", "no_show", "cancel", "refund", "note"):
-        sent = await client.post(f"/kontor/{SALON}/ordre/{theirs['id']}/{action}", data={"_csrf_token": csrf(page.text), "reason": "x", "amount": "1", "text": "x"})
+    for action in ("delivered", "no_show", "cancel", "refund", "note", "move"):
+        sent = await client.post(f"/kontor/{SALON}/ordre/{theirs['id']}/{action}", data={"_csrf_token": csrf(page.text), "reason": "x", "amount": "1", "text": "x", "start": "2030-01-01T10:00:00+00:00", "ressurs": str(their_resource)})
         assert sent.status_code == 404, action
+    for path, data in ((f"/kontor/{SALON}/ny", {"tilbud": "massasje-30", "ressurs": str(their_resource), "start": "2030-01-01T10:00:00+00:00", "name": "x", "phone": "41234567"}),
+                       (f"/kontor/{SALON}/blokker", {"ressurs": str(their_resource), "dato": "2030-01-01", "fra": "10:00", "til": "11:00"}),
+                       (f"/kontor/{SALON}/blokker/{their_block}", {})):
+        sent = await client.post(path, data={"_csrf_token": csrf(page.text), **data})
+        assert sent.status_code == 404, path
+    for path in (f"/kontor/{SALON}/innstillinger/tilbud/{their_offering['id']}", *(f"/kontor/{SALON}/innstillinger/tilbud/{their_offering['id']}/{a}" for a in ("arkiver", "gjenopprett"))):
+        sent = await client.post(path, data={"_csrf_token": csrf(page.text), "title": "Kapret", "version": str(their_offering["version"])})
+        assert sent.status_code == 404, path
+    assert (await Offering.select().where(Offering.id == their_offering["id"]).first()) == their_offering
+    for path, data in ((f"/kontor/{SALON}/innstillinger/timer/uke", {"ressurs": str(their_resource), "version": "0", "o-0-0-start": "10:00", "o-0-0-end": "11:00"}),
+                       (f"/kontor/{SALON}/innstillinger/timer/unntak", {"ressurs": str(their_resource), "version": "0", "day": "2030-01-01", "kind": "closed"}),
+                       (f"/kontor/{SALON}/innstillinger/timer/unntak/{their_exception}/fjern", {"ressurs": str(their_resource), "version": "0"}),
+                       (f"/kontor/{SALON}/innstillinger/ansatte/{their_owner['id']}", {"role": "staff", "resource": ""}),
+                       (f"/kontor/{SALON}/innstillinger/ansatte/{their_owner['id']}/fjern", {}),
+                       (f"/kontor/{SALON}/innstillinger/ansatte/inviter", {"email": "fremmed@example.no", "name": "x", "role": "staff", "resource": str(their_resource)}),
+                       *((f"/kontor/{MASSAGE}/kalender", {"action": a, "scope": "supplier", "include_phone": "on", "wanted": "on"}) for a in ("create", "revoke", "phone", "agenda"))):
+        sent = await client.post(path, data={"_csrf_token": csrf(page.text), **data})
+        assert sent.status_code == 404, path
+    assert await HoursRule.count().where(HoursRule.resource == their_resource) == their_hours and await DateException.exists().where(DateException.id == their_exception)
+    from portal.identity.staff.tables import StaffMembership
+
+    assert (await StaffMembership.select(StaffMembership.role).where((StaffMembership.account == their_owner["id"]) & (StaffMembership.supplier == theirs["supplier"])).first())["role"] == "owner"
+    assert not await StaffAccount.exists().where(StaffAccount.email == "fremmed@example.no")
+    from portal.calendarfeed.tables import CalendarFeed, StaffAgenda
+
+    assert not await CalendarFeed.exists().where(CalendarFeed.supplier == theirs["supplier"]) and not await StaffAgenda.exists().where(StaffAgenda.supplier == theirs["supplier"])
+    assert (await desk.block(their_block)) is not None
     assert (await orders.get(theirs["id"]))["state"] == "confirmed"
     # The service refuses too, whatever a handler might pass it.
     with pytest.raises(settlement.NotAllowed):

@@ -232,6 +232,27 @@ async def test_checkout_shows_everything_required_before_the_contract(client, pa
 
 
 @pytest.mark.legal("L1")
+async def test_a_fixed_cancellation_fee_the_owner_sets_is_shown_before_the_contract_as_it_is_charged(client):
+    """The settings let an owner charge a fixed fee instead of a percentage: the
+    checkout names that amount (the settlement charges it, portal.payments.service)."""
+    from portal.catalogue import service as catalogue
+
+    _, offering = await offering_of(HAIRCUT)
+    await Offering.update({Offering.cancel_fee_ore: 15000, Offering.cancel_fee_percent: 50}).where(Offering.id == offering["id"])
+    try:
+        catalogue.clear_cache()
+        use_language(client, "nb")
+        url, _ = await hold(client, HAIRCUT)
+        text = html.unescape((await client.get(url)).text)
+        terms = re.findall(r"Gratis avbestilling[^<]*", text)
+        assert any(t.endswith(f": {format_nok(15000, 'nb')}.") for t in terms), terms
+        assert not any("50 %" in t for t in terms), terms
+    finally:
+        await Offering.update({Offering.cancel_fee_ore: offering["cancel_fee_ore"], Offering.cancel_fee_percent: offering["cancel_fee_percent"]}).where(Offering.id == offering["id"])
+        catalogue.clear_cache()
+
+
+@pytest.mark.legal("L1")
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("path", [HAIRCUT, VIDEO, YOGA, PRIVATE_YOGA])
 async def test_offering_page_shows_the_price_including_vat(client, path, lang):

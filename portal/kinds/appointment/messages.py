@@ -115,7 +115,7 @@ def view(
     online = bool(terms.get("online"))
     address = f"{s.get('street', '')}, {s.get('postcode', '')} {s.get('town', '')}".strip(", ")
     where = t.gettext("Video meeting; the link is sent before the appointment.") if online else address
-    cancel = cancellation_terms_text(int(terms.get("cancel_free_hours", 0)), int(terms.get("cancel_fee_percent", 0)))
+    cancel = cancellation_terms_text(int(terms.get("cancel_free_hours", 0)), int(terms.get("cancel_fee_percent", 0)), int(terms.get("cancel_fee_ore", 0)))
     withdrawal_class = terms.get("withdrawal_class", "standard")
     try:
         withdrawal = t.gettext(withdrawal_info(withdrawal_class).message)

@@ -6,19 +6,19 @@ got a time."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from portal.audit.domain import Actor
 from portal.audit.service import job, query, record, step, use_case
-from portal.availability.domain import Claim, Reason, SeatUse, Slot, day_reasons, free_slots, why_not
+from portal.availability.domain import Claim, OfferingRules, Reason, SeatUse, Slot, day_reasons, free_slots, why_not
 from portal.availability.holidays import norwegian_holidays
 from portal.capacity import store as capacity
 from portal.capacity.domain import claim_units, session_key
 from portal.catalogue.service import OfferingContext, schedules
 from portal.kinds.appointment import domain
 from portal.kinds.appointment.domain import ReservationEvent, ReservationStatus
-from portal.kinds.appointment.tables import Reservation
+from portal.kinds.appointment.tables import Reservation, TimeBlock
 from portal.lib import clock
 from portal.lib.db import write_transaction
 from portal.orders import service as orders
@@ -56,8 +56,12 @@ class DayInfo:
 # ---------------------------------------------------------------- reading
 
 
-async def _occupancy(ctx: OfferingContext, start: datetime, end: datetime, now: datetime) -> tuple[list[Claim], list[SeatUse]]:
-    """Live reservations on the offering's resources around [start, end)."""
+async def _occupancy(
+    ctx: OfferingContext, start: datetime, end: datetime, now: datetime, *, ignore_reservation: int | None = None
+) -> tuple[list[Claim], list[SeatUse]]:
+    """Live reservations and time blocks on the offering's resources around
+    [start, end); `ignore_reservation` is left out (a booking being moved
+    does not stand in its own way)."""
     if not ctx.resource_ids:
         return [], []
     # Appointments (with buffers) last well under a day: bounding `start` on
@@ -65,6 +69,7 @@ async def _occupancy(ctx: OfferingContext, start: datetime, end: datetime, now: 
     # every past reservation of the resource.
     margin = timedelta(hours=36)
     rows = await Reservation.select(
+        Reservation.id,
         Reservation.offering,
         Reservation.resource,
         Reservation.start,
@@ -85,13 +90,17 @@ async def _occupancy(ctx: OfferingContext, start: datetime, end: datetime, now: 
     seats: dict[tuple[int, datetime], int] = {}
     class_offering = ctx.offering["capacity"] > 1
     for row in rows:
-        if not domain.occupies(row["status"], row["hold_expires_at"], now):
+        if row["id"] == ignore_reservation or not domain.occupies(row["status"], row["hold_expires_at"], now):
             continue
         if class_offering and row["offering"] == ctx.offering["id"]:
             key = (row["resource"], row["start"])
             seats[key] = seats.get(key, 0) + row["seats"]
         else:
             claims.append(Claim(row["resource"], row["start"], row["end"], row["buffer_before_min"], row["buffer_after_min"]))
+    blocks = await TimeBlock.select(TimeBlock.resource, TimeBlock.start, TimeBlock.end).where(
+        TimeBlock.resource.is_in(ctx.resource_ids) & TimeBlock.removed_at.is_null() & (TimeBlock.start < end) & (TimeBlock.end > start)
+    )
+    claims += [Claim(b["resource"], b["start"], b["end"]) for b in blocks]
     return claims, [SeatUse(rid, start_, taken) for (rid, start_), taken in seats.items()]
 
 
@@ -101,15 +110,33 @@ def _local_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     return start, end
 
 
+def desk_rules(ctx: OfferingContext) -> OfferingRules:
+    """The offering's rules as the back office books by them: the staff can
+    take a walk-in now and book as far ahead as a year (no online notice or
+    horizon); hours, breaks, buffers and other bookings still hold."""
+    return replace(ctx.rules, min_notice_min=0, max_advance_days=max(ctx.rules.max_advance_days, 366))
+
+
 @query
-async def slots_between(ctx: OfferingContext, first: date, last: date, now: datetime, resource_id: int | None = None) -> list[Slot]:
+async def slots_between(
+    ctx: OfferingContext,
+    first: date,
+    last: date,
+    now: datetime,
+    resource_id: int | None = None,
+    *,
+    desk: bool = False,
+    ignore_reservation: int | None = None,
+) -> list[Slot]:
+    """Free times on the offering's resources (or one of them); `desk`: by the
+    back office's rules (`desk_rules`)."""
     if not ctx.bookable:
         return []
     ids = [resource_id] if resource_id in ctx.resource_ids else ctx.resource_ids
     start, end = _local_bounds(first, last)
-    claims, seats = await _occupancy(ctx, start, end, now)
+    claims, seats = await _occupancy(ctx, start, end, now, ignore_reservation=ignore_reservation)
     return free_slots(
-        ctx.rules,
+        desk_rules(ctx) if desk else ctx.rules,
         await schedules(ids),
         claims,
         seats,
@@ -169,24 +196,28 @@ async def picker_view(
 
 
 @query
-async def nearest_free(ctx: OfferingContext, wanted: datetime, now: datetime, limit: int = 3, resource_id: int | None = None) -> list[Slot]:
+async def nearest_free(
+    ctx: OfferingContext, wanted: datetime, now: datetime, limit: int = 3, resource_id: int | None = None, *, desk: bool = False, ignore_reservation: int | None = None
+) -> list[Slot]:
     """The free times closest to the one the customer lost, within two weeks."""
     day = clock.to_local(wanted).date()
     first = max(day - timedelta(days=7), clock.local_today(now))
-    slots = await slots_between(ctx, first, day + timedelta(days=7), now, resource_id)
+    slots = await slots_between(ctx, first, day + timedelta(days=7), now, resource_id, desk=desk, ignore_reservation=ignore_reservation)
     slots.sort(key=lambda s: abs((s.start - wanted).total_seconds()))
     return sorted(slots[:limit], key=lambda s: s.start)
 
 
 @query
-async def explain(ctx: OfferingContext, resource_id: int, start: datetime, now: datetime) -> Reason | None:
+async def explain(
+    ctx: OfferingContext, resource_id: int, start: datetime, now: datetime, *, desk: bool = False, ignore_reservation: int | None = None
+) -> Reason | None:
     """Why this start on this resource is not offered (None: it is)."""
     day = clock.to_local(start).date()
     lo, hi = _local_bounds(day, day)
-    claims, seats = await _occupancy(ctx, lo, hi, now)
+    claims, seats = await _occupancy(ctx, lo, hi, now, ignore_reservation=ignore_reservation)
     (schedule,) = await schedules([resource_id])
     return why_not(
-        ctx.rules,
+        desk_rules(ctx) if desk else ctx.rules,
         schedule,
         claims,
         seats,
@@ -320,17 +351,20 @@ async def hold(
     visitor: str,
     now: datetime,
     hold_minutes: int,
+    *,
+    desk: bool = False,
 ) -> dict:
     """Hold a time for this visitor: a new order in checkout with one
     appointment line and its reservation; reuse their live hold of the same
     time; let go of their other holds on this offering. Returns the order.
 
-    Raises SlotTaken when the time is not offered or was just taken.
+    Raises SlotTaken when the time is not offered or was just taken. `desk`:
+    the back office holds it for a booking it takes itself (`desk_rules`).
     """
     if not ctx.bookable:
         raise SlotTaken()
     day = clock.to_local(start).date()
-    offered = [s for s in await slots_between(ctx, day, day, now) if s.start == start]
+    offered = [s for s in await slots_between(ctx, day, day, now, desk=desk) if s.start == start]
     candidates = list(offered[0].resource_ids) if offered else []
     if resource_id is not None:
         candidates = [r for r in candidates if r == resource_id]
@@ -349,7 +383,7 @@ async def hold(
             return await orders.get(row["order"])
     if not candidates:
         probe = resource_id if resource_id is not None else ctx.resource_ids[0]
-        raise SlotTaken(await explain(ctx, probe, start, now))
+        raise SlotTaken(await explain(ctx, probe, start, now, desk=desk))
 
     o, s = ctx.offering, ctx.supplier
     end = start + timedelta(minutes=o["duration_min"])

@@ -28,3 +28,19 @@ class Reservation(Table):
     ics_sequence = Integer(default=0)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+
+
+class TimeBlock(Table):
+    """Time a staff member or room is taken without a booking (absence,
+    meeting), put in by the back office. Its time is claimed like a
+    reservation's (`b:<id>` claims), so no booking can take it; removing the
+    block (`removed_at`) frees them."""
+
+    supplier = ForeignKey(references=Supplier, index=True, on_delete=OnDelete.restrict)
+    resource = ForeignKey(references=Resource, index=True, on_delete=OnDelete.restrict)
+    start = Timestamptz(index=True)
+    end = Timestamptz()
+    note = Varchar(length=200, default="")
+    created_by = Varchar(length=200, default="")
+    created_at = Timestamptz()
+    removed_at = Timestamptz(null=True, default=None)

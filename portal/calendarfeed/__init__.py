@@ -1,0 +1,1 @@
+"""Private calendar feeds (iCalendar subscriptions) and the morning agenda email for staff."""
