@@ -74,19 +74,20 @@ def today() -> date:
 
 
 def owner_code(e2e_database) -> str:
-    """The code the owner's authenticator app shows. Each code is good once and
-    the app also takes the next step's, so a login right after another one
-    (this suite logs the owner in several times) uses the next step's code."""
+    """A code the owner's authenticator app shows. The app takes the code of the
+    30-second step before and after the current one too, each once: this takes
+    the oldest one still unused, so that several logins in a row (this suite
+    logs the owner in more than once) leave the newer codes to later ones."""
     who = backoffice.person(backoffice.SALON, "owner")
     totp = pyotp.TOTP(who["totp_secret"])
     last = e2e_database.rows("SELECT totp_last_step FROM staff_account WHERE email = ?", who["email"])[0][0] or 0
     while True:
-        step = int(time.time()) // 30
-        if step > last:
+        t = time.time()
+        lowest, highest = int(t + 3) // 30 - 1, int(t) // 30 + 1  # still good when the server reads it, up to 3 s later
+        step = max(lowest, last + 1)
+        if step <= highest:
             return totp.at(step * 30)
-        if last + 1 <= step + 1:
-            return totp.at((last + 1) * 30)
-        time.sleep(0.5)  # only after two logins in one 30-second step
+        time.sleep(0.5)  # three logins within one step: wait for the next
 
 
 def log_in_owner(page, e2e_database, next_path: str = KONTOR) -> None:
@@ -108,21 +109,28 @@ def order_id_of(e2e_database, reference: str) -> int:
 
 def reservation_of(e2e_database, order_id: int) -> tuple[datetime, str]:
     """The booking's start and its staff member's name."""
-    start, name = e2e_database.rows('SELECT r.start, s.name FROM reservation r JOIN resource s ON s.id = r.resource WHERE r."order" = ?', order_id)[0]
+    start, name = e2e_database.rows(
+        'SELECT r.start, s.name FROM reservation r JOIN resource s ON s.id = r.resource WHERE r."order" = ?', order_id
+    )[0]
     return (start if isinstance(start, datetime) else datetime.fromisoformat(start)), name
 
 
 def into_the_past(e2e_database, reference: str) -> None:
     """The appointment has taken place (as in test_giftcard_journey): the server's
     clock cannot be moved, so the booking's time is, and its claims with it."""
-    (reservation_id,) = e2e_database.rows('SELECT r.id FROM reservation r JOIN orders o ON o.id = r."order" WHERE o.reference = ?', reference)[0]
+    (reservation_id,) = e2e_database.rows(
+        'SELECT r.id FROM reservation r JOIN orders o ON o.id = r."order" WHERE o.reference = ?', reference
+    )[0]
     if e2e_database.url.startswith("sqlite"):
         e2e_database.rows(
             "UPDATE reservation SET start = datetime('now', '-90 minutes') || '+00:00', \"end\" = datetime('now', '-60 minutes') || '+00:00' WHERE id = ?",
             reservation_id,
         )
     else:
-        e2e_database.rows("UPDATE reservation SET start = now() - interval '90 minutes', \"end\" = now() - interval '60 minutes' WHERE id = ?", reservation_id)
+        e2e_database.rows(
+            "UPDATE reservation SET start = now() - interval '90 minutes', \"end\" = now() - interval '60 minutes' WHERE id = ?",
+            reservation_id,
+        )
     e2e_database.rows("DELETE FROM slot_claim WHERE owner = ?", f"r:{reservation_id}")
 
 
@@ -169,7 +177,9 @@ def move_to_another_time(page, e2e_database, order_id: int, shot, *, phone: bool
     page.wait_for_url(f"**{KONTOR}/ordre/{order_id}/move**")
     radios = page.locator("fieldset.times input[type=radio][name=start]")
     for _ in range(8):  # its own day may have no other free time left (or be today, nearly over)
-        new = next((v for v in radios.evaluate_all("inputs => inputs.map(i => i.value)") if datetime.fromisoformat(v) != before), None)
+        new = next(
+            (v for v in radios.evaluate_all("inputs => inputs.map(i => i.value)") if datetime.fromisoformat(v) != before), None
+        )
         if new:
             break
         page.get_by_role("link", name="Neste dag ›").click()
@@ -192,7 +202,10 @@ def change_is_in_the_mailbox(page, e2e_database, order_id: int, reference: str, 
     """The customer's dev mailbox has the change message, the new .ics attached
     (its DTSTART the new time, its SEQUENCE grown)."""
     wait_for(
-        lambda: e2e_database.rows("SELECT id FROM dev_message WHERE channel = 'email' AND subject LIKE 'Bestilling endret%' AND body LIKE ?", f"%{reference}%"),
+        lambda: e2e_database.rows(
+            "SELECT id FROM dev_message WHERE channel = 'email' AND subject LIKE 'Bestilling endret%' AND body LIKE ?",
+            f"%{reference}%",
+        ),
         "the change email",
     )
     page.goto("/dev/mailbox")
@@ -200,7 +213,9 @@ def change_is_in_the_mailbox(page, e2e_database, order_id: int, reference: str, 
     expect(mail).to_have_count(1)
     assert f"{local(new_start):%H:%M}" in mail.inner_text()
     shot(page, "mailbox-change")
-    (payload,) = e2e_database.rows("SELECT payload FROM outbox_message WHERE order_id = ? AND topic = 'change' AND channel = 'email'", order_id)[0]
+    (payload,) = e2e_database.rows(
+        "SELECT payload FROM outbox_message WHERE order_id = ? AND topic = 'change' AND channel = 'email'", order_id
+    )[0]
     payload = json.loads(payload) if isinstance(payload, str) else payload
     assert payload["ics_filename"] == f"booking-{reference}.ics"
     (event,) = icalendar.Calendar.from_ical(payload["ics"]).walk("VEVENT")
@@ -304,7 +319,12 @@ def test_owner_runs_the_day_on_a_desktop(new_context, shot, e2e_database):
     shot(page, "booking")
     backoffice.act(page, "Merk som utført")
     expect(page.locator("main p.meta").first).to_have_text("Levert")
-    wait_for(lambda: e2e_database.rows("SELECT 1 FROM payment p JOIN orders o ON o.id = p.\"order\" WHERE o.reference = ? AND p.captured_ore = 54900", paid), "Vipps captured")
+    wait_for(
+        lambda: e2e_database.rows(
+            'SELECT 1 FROM payment p JOIN orders o ON o.id = p."order" WHERE o.reference = ? AND p.captured_ore = 54900', paid
+        ),
+        "Vipps captured",
+    )
 
     def receipt_ready():
         page.reload()
@@ -369,7 +389,11 @@ def test_owner_moves_a_booking_on_a_phone(new_context, shot, e2e_database):
     hour, wrap = page.locator(".grid .hour").first.bounding_box(), page.locator(".grid-wrap").bounding_box()
     right = wrap["x"] + wrap["width"]
     assert first["width"] >= 0.65 * 390, first
-    assert hour["x"] + hour["width"] <= first["x"] + 1 and first["x"] + first["width"] <= right, (hour, first, wrap)  # whole, beside the hours
+    assert hour["x"] + hour["width"] <= first["x"] + 1 and first["x"] + first["width"] <= right, (
+        hour,
+        first,
+        wrap,
+    )  # whole, beside the hours
     assert second["x"] < right < second["x"] + 0.5 * second["width"], (second, wrap)  # the next one peeks in
     assert page.locator(".grid-wrap").evaluate("el => el.scrollWidth > el.clientWidth")
     shot(page, "day")
@@ -402,7 +426,9 @@ def test_the_desk_without_javascript(new_context, shot, e2e_database):
     shot(page, "day")
 
     # A walk-in who gave an email, then moved.
-    order_id = book_walk_in(page, shot, name="Siri Uten-Skript", phone="+47 412 39 005", email="siri.walkin@example.no", narrow=True)
+    order_id = book_walk_in(
+        page, shot, name="Siri Uten-Skript", phone="+47 412 39 005", email="siri.walkin@example.no", narrow=True
+    )
     reference = e2e_database.rows("SELECT reference FROM orders WHERE id = ?", order_id)[0][0]
     new_start = move_to_another_time(page, e2e_database, order_id, shot, phone=True)
     change_is_in_the_mailbox(page, e2e_database, order_id, reference, new_start, shot)

@@ -63,6 +63,8 @@ async def move_page(request: Request, wp: Workplace, order: dict, *, errors: dic
     if chosen not in {r["id"] for r in staff}:
         raise NotFoundException()
     slots = await appointments.slots_between(m.ctx, on, on, now, chosen, desk=True, ignore_reservation=row["id"]) if on >= today else []
+    if chosen == row["resource"]:
+        slots = [s for s in slots if s.start != row["start"]]  # its own time is no move
     return page(
         request,
         "pages/backoffice/move.html",
@@ -99,7 +101,8 @@ async def move_post(request: Request, wp: Workplace, order: dict, data: dict) ->
     try:
         await desk.move(wp.actor, order["id"], start, resource_id, now)
     except desk.SlotTaken as taken:
-        nearest = await appointments.nearest_free(m.ctx, start, now, limit=4, resource_id=resource_id, desk=True, ignore_reservation=m.reservation["id"])
+        nearest = await appointments.nearest_free(m.ctx, start, now, limit=5, resource_id=resource_id, desk=True, ignore_reservation=m.reservation["id"])
+        nearest = [s for s in nearest if not (s.start == m.reservation["start"] and resource_id == m.reservation["resource"])][:4]
         message = TAKEN if taken.was_taken else reason_text(taken.reason)
         return await move_page(request, wp, order, errors={"start": message}, nearest=nearest, status_code=409)
     except desk.NotAllowed:

@@ -19,6 +19,7 @@ from portal.backoffice import (
     customer_routes,
     desk_routes,
     feed_routes,
+    labels,
     login_routes,
     operator_routes,
     report_routes,
@@ -177,6 +178,7 @@ async def _order_page(request: Request, wp: Workplace, order: dict, *, status_co
         note_error=note_error,
         max_note=orders_service.MAX_NOTE,
         means_labels=MEANS_LABELS,
+        **labels.context(),
         first_day=clock.to_local(order["reservations"][0]["start"]).date().isoformat() if order["reservations"] else "",
     )
 
@@ -273,7 +275,7 @@ async def why_page(request: Request, slug: str, tilbud: str | None = None, ressu
         resource_id = wp.own_resource if wp.own_resource in {r["id"] for r in resources} else resources[0]["id"]
     if resource_id is not None and resource_id not in {r["id"] for r in resources}:
         raise NotFoundException()
-    moment, reason, error, booked = None, None, False, None
+    moment, reason, error, booked, blocked = None, None, False, None, None
     if tid:
         moment = _local_moment(tid)
         error = moment is None
@@ -282,6 +284,9 @@ async def why_page(request: Request, slug: str, tilbud: str | None = None, ressu
         reason = await appointments.explain(ctx, resource_id, moment, now)
         if reason is not None and reason.name in ("BOOKED", "FULL", "BUFFER"):
             booked = await views.booking_at(wp, resource_id, moment, ctx)
+            if booked is None:
+                end = moment + timedelta(minutes=ctx.rules.duration_min)
+                blocked = next(iter(await desk.blocks_between(wp.supplier["id"], [resource_id], moment, end)), None)
     return page(
         request,
         "pages/backoffice/why.html",
@@ -296,6 +301,7 @@ async def why_page(request: Request, slug: str, tilbud: str | None = None, ressu
         reason_text=reason_text,
         error=error,
         booked=booked,
+        blocked=blocked,
     )
 
 

@@ -389,6 +389,9 @@ async def test_the_day_shows_each_booking_at_its_time_and_the_booking_page_every
     page = await client.get(f"/kontor/{SALON}/ordre/{order['id']}")
     for text in ("Kari Nordmann", "kari@example.no", "Kort i nakken, takk", "Herreklipp", order["reference"], "Merk som utført"):
         assert says(page.text, text), text
+    # The trail and the message log in words, not codes.
+    assert "order.confirm" not in page.text and "appointment.hold" not in page.text and "customer:" not in page.text
+    assert says(page.text, "Tid holdt i kassen") and says(page.text, "bekreftelse")
     bad = await client.get(f"/kontor/{SALON}", params={"dato": "31.12"})
     assert bad.status_code == 200 and says(bad.text, "Det er ikke en dato. Viser i dag.")
 
