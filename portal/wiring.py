@@ -6,6 +6,7 @@ the app (portal.app), the worker (`portal worker`) and the tests call
 from __future__ import annotations
 
 from portal.documents.handler import document_handler
+from portal.kinds.appointment import reschedule_routes
 from portal.kinds.appointment import routes as appointment_routes
 from portal.kinds.appointment.kind import KIND as APPOINTMENT
 from portal.kinds.giftcard import routes as giftcard_routes
@@ -43,13 +44,16 @@ def route_handlers() -> list:
     from portal.backoffice import routes as backoffice_routes
     from portal.catalogue import routes as catalogue_routes
     from portal.notify import routes as notify_routes
+    from portal.site import routes as site_routes
 
     return [
         *catalogue_routes.ROUTES,
         *appointment_routes.ROUTES,
+        *reschedule_routes.ROUTES,
         *giftcard_routes.ROUTES,
         *sales_routes.ROUTES,
         *notify_routes.ROUTES,
         *account_routes.ROUTES,
+        *site_routes.ROUTES,
         backoffice_routes.router(),
     ]

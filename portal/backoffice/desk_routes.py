@@ -19,7 +19,7 @@ from portal.backoffice.access import Workplace
 from portal.backoffice.common import FORM, base
 from portal.catalogue import service as catalogue
 from portal.identity.staff.domain import Permission
-from portal.kinds.appointment import desk
+from portal.kinds.appointment import desk, moves
 from portal.kinds.appointment import service as appointments
 from portal.kinds.appointment.domain import reason_text
 from portal.lib import clock
@@ -50,7 +50,7 @@ async def move_page(request: Request, wp: Workplace, order: dict, *, errors: dic
     """The picker: a day and a staff member, the free times then (the booking's own time does not count against it)."""
     now = clock.now()
     try:
-        m = await desk.movable(wp.actor, order["id"])
+        m = await moves.movable(wp.actor, order["id"])
     except desk.NotAllowed:
         raise NotFoundException() from None
     row = m.reservation
@@ -92,15 +92,15 @@ async def move_post(request: Request, wp: Workplace, order: dict, data: dict) ->
     if start is None:
         return await move_page(request, wp, order, errors={"start": N_("Choose one of the free times.")}, status_code=422)
     try:
-        m = await desk.movable(wp.actor, order["id"])
+        m = await moves.movable(wp.actor, order["id"])
     except desk.NotAllowed:
         raise NotFoundException() from None
     staff_ids = {r["id"] for r in await views.resources(wp)} & set(m.ctx.resource_ids)
     if resource_id not in staff_ids:
         raise NotFoundException()
     try:
-        await desk.move(wp.actor, order["id"], start, resource_id, now)
-    except desk.SlotTaken as taken:
+        await moves.move(wp.actor, order["id"], start, resource_id, now)
+    except moves.SlotTaken as taken:
         nearest = await appointments.nearest_free(m.ctx, start, now, limit=5, resource_id=resource_id, desk=True, ignore_reservation=m.reservation["id"])
         nearest = [s for s in nearest if not (s.start == m.reservation["start"] and resource_id == m.reservation["resource"])][:4]
         message = TAKEN if taken.was_taken else reason_text(taken.reason)

@@ -33,7 +33,7 @@ from portal.catalogue import service as catalogue
 from portal.documents import service as documents
 from portal.documents.render import filename_of
 from portal.identity.staff.domain import Permission
-from portal.kinds.appointment import desk
+from portal.kinds.appointment import desk, moves
 from portal.kinds.appointment import service as appointments
 from portal.kinds.appointment.domain import reason_text
 from portal.lib import clock
@@ -81,7 +81,7 @@ async def day_page(request: Request, slug: str, dato: str | None = None, ressurs
     only = _int_param(ressurs)
     if only is not None and only not in {r["id"] for r in resources}:
         raise NotFoundException()
-    grid = await views.day(wp, on, now, only=only)
+    grid = await views.day(wp, on, now, only=only, visible=resources)
     return page(
         request,
         "pages/backoffice/day.html",
@@ -138,8 +138,8 @@ async def _order(wp: Workplace, order_id: int) -> dict:
 
 async def _movable(wp: Workplace, order: dict) -> bool:
     try:
-        await desk.movable(wp.actor, order["id"])
-    except desk.NotAllowed:
+        await moves.movable(wp.actor, order["id"])
+    except moves.NotAllowed:
         return False
     return True
 

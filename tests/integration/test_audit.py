@@ -36,7 +36,7 @@ STAFF = actors.staff("audit", supplier_id=1, role="owner")
 #: Modules whose public functions are use cases, queries, jobs or steps (the
 #: domain's service modules and the sales use cases; not the infrastructure's
 #: own audit and outbox modules, which the use cases call).
-USE_CASE_MODULES = re.compile(r"^portal\.(?!audit\.|outbox\.)(.+\.)?service$|^portal\.sales\.(checkout|settlement)$|^portal\.catalogue\.(onboarding|settings)$|^portal\.identity\.staff\.team$|^portal\.kinds\.appointment\.(schedule|desk)$")
+USE_CASE_MODULES = re.compile(r"^portal\.(?!audit\.|outbox\.)(.+\.)?service$|^portal\.sales\.(checkout|settlement)$|^portal\.catalogue\.(onboarding|settings)$|^portal\.identity\.staff\.team$|^portal\.kinds\.appointment\.(schedule|desk|moves)$")
 
 
 def _modules() -> list[str]:
@@ -745,10 +745,10 @@ async def _desk_free_time(order: dict):
     """A free time on another day for the order's booking to move to (the desk's rules)."""
     from datetime import timedelta
 
-    from portal.kinds.appointment import desk
+    from portal.kinds.appointment import moves
     from portal.kinds.appointment import service as appointments
 
-    m = await desk.movable(actors.staff("audit", supplier_id=order["supplier"], role="owner"), order["id"])
+    m = await moves.movable(actors.staff("audit", supplier_id=order["supplier"], role="owner"), order["id"])
     day = clock.to_local(m.reservation["start"]).date()
     for ahead in range(1, 9):
         free = await appointments.slots_between(m.ctx, day + timedelta(days=ahead), day + timedelta(days=ahead), clock.now(), m.reservation["resource"], desk=True)
@@ -758,11 +758,28 @@ async def _desk_free_time(order: dict):
 
 
 async def s_move(client, vipps):
-    from portal.kinds.appointment import desk
+    from portal.kinds.appointment import moves
 
     order = await _confirmed_on_site(client)
     m, start = await _desk_free_time(order)
-    return lambda: desk.move(actors.staff("audit", supplier_id=order["supplier"], role="owner"), order["id"], start, None, clock.now())
+    return lambda: moves.move(actors.staff("audit", supplier_id=order["supplier"], role="owner"), order["id"], start, None, clock.now())
+
+
+async def s_reschedule(client, vipps):
+    from portal.kinds.appointment import moves
+    from portal.kinds.appointment import service as appointments
+    from portal.orders.tables import Order
+
+    order = await _confirmed_on_site(client)
+    # Whatever the hour the test runs, the policy allows the move (no limit in this order's terms).
+    await Order.update({Order.terms: {**order["terms"], "cancel_free_hours": 0}}).where(Order.id == order["id"])
+    m = await moves.movable_by_customer(order["manage_token"])
+    day = clock.to_local(m.reservation["start"]).date()
+    for ahead in range(1, 9):
+        free = await appointments.slots_between(m.ctx, day + timedelta(days=ahead), day + timedelta(days=ahead), clock.now())
+        if free:
+            break
+    return lambda: moves.reschedule(actors.customer(customer_id=order["customer"]), order["manage_token"], free[0].start, free[0].resource_ids[0], clock.now())
 
 
 async def s_book_at_desk(client, vipps):
@@ -861,6 +878,7 @@ SCENARIOS = {
     "agenda.choose": s_agenda_choose,
     "agenda.queue": s_agenda_queue,
     "appointment.move": s_move,
+    "appointment.reschedule": s_reschedule,
     "order.book_at_desk": s_book_at_desk,
     "calendar.block": s_block,
     "calendar.unblock": s_unblock,

@@ -1,11 +1,10 @@
-"""What the back office does with the calendar itself: move a booking to
-another time or staff member, book a customer who phoned or walked in, and
-block time (absence, a meeting). Staff actors only, on their own supplier.
+"""What the back office does with the calendar itself: book a customer who
+phoned or walked in, and block time (absence, a meeting). Staff actors only,
+on their own supplier. (Moving a booking: portal.kinds.appointment.moves.)
 
 The same engine judges every time (`service.slots_between` with
 `desk=True`: no online notice or horizon), and the same claims make the
-database the judge of a race: a move frees the old time and claims the new
-one in one transaction, so a lost race leaves the booking where it was."""
+database the judge of a race."""
 
 from __future__ import annotations
 
@@ -17,12 +16,11 @@ from portal.audit.domain import Actor, ActorKind
 from portal.audit.service import query, record, use_case
 from portal.capacity import store as capacity
 from portal.capacity.domain import claim_units
-from portal.catalogue.service import OfferingContext, offering_context_by_id
+from portal.catalogue.service import OfferingContext
 from portal.kinds.appointment import service
 from portal.kinds.appointment.domain import ReservationStatus
 from portal.kinds.appointment.service import SlotTaken
 from portal.kinds.appointment.tables import Reservation, TimeBlock
-from portal.lib import clock
 from portal.lib.db import write_transaction
 from portal.orders import service as orders
 from portal.orders.domain import OrderState
@@ -40,82 +38,6 @@ DESK_HOLD_MINUTES = 5
 def _staff_of(actor: Actor, supplier_id: int) -> None:
     if actor.kind is not ActorKind.STAFF or actor.supplier_id != supplier_id:
         raise NotAllowed("no such booking")
-
-
-# ---------------------------------------------------------------- moving a booking
-
-
-@dataclass(frozen=True)
-class Movable:
-    """A booking that can be moved: its order, its reservation and its offering."""
-
-    order: dict
-    reservation: dict
-    ctx: OfferingContext
-
-
-@query
-async def movable(actor: Actor, order_id: int) -> Movable:
-    """The confirmed one-person appointment of this order, or NotAllowed."""
-    order = await orders.get(order_id)
-    if order is None:
-        raise NotAllowed("no such booking")
-    _staff_of(actor, order["supplier"])
-    if order["state"] != OrderState.CONFIRMED.value:
-        raise NotAllowed("not confirmed")
-    rows = [r for r in await service.reservations_of(order_id) if r["status"] == ReservationStatus.CONFIRMED.value]
-    if len(rows) != 1:
-        raise NotAllowed("no single appointment")
-    ctx = await offering_context_by_id(rows[0]["offering"])
-    if ctx is None or ctx.offering["capacity"] > 1:
-        raise NotAllowed("a class seat is not moved")  # a seat in a class: cancel and book again
-    return Movable(order=order, reservation=rows[0], ctx=ctx)
-
-
-@use_case("appointment.move")
-async def move(actor: Actor, order_id: int, start: datetime, resource_id: int | None, now: datetime) -> dict:
-    """Move a confirmed booking to `start` on `resource_id` (None: the same
-    staff member). The old time is freed and the new one claimed in this
-    transaction; the calendar SEQUENCE grows; the customer (and the supplier)
-    get the change message with the updated .ics. Raises SlotTaken (the
-    booking stays where it was) or NotAllowed."""
-    m = await movable(actor, order_id)
-    row = m.reservation
-    target = row["resource"] if resource_id is None else resource_id
-    if target not in m.ctx.resource_ids:
-        raise NotAllowed("that staff member does not do this")
-    if start == row["start"] and target == row["resource"]:
-        raise NotAllowed("that is its time already")
-    day = clock.to_local(start).date()
-    offered = await service.slots_between(m.ctx, day, day, now, target, desk=True, ignore_reservation=row["id"])
-    if not any(s.start == start and target in s.resource_ids for s in offered):
-        raise SlotTaken(await service.explain(m.ctx, target, start, now, desk=True, ignore_reservation=row["id"]))
-    end = start + (row["end"] - row["start"])
-    await service.free_time(row, False)
-    moved = await (
-        Reservation.update(
-            {
-                Reservation.start: start,
-                Reservation.end: end,
-                Reservation.resource: target,
-                Reservation.ics_sequence: row["ics_sequence"] + 1,
-                Reservation.updated_at: now,
-            }
-        )
-        .where((Reservation.id == row["id"]) & (Reservation.status == ReservationStatus.CONFIRMED.value) & (Reservation.start == row["start"]))
-        .returning(*Reservation.all_columns())
-    )
-    if not moved:
-        raise SlotTaken()  # moved or ended by someone else a moment ago
-    await service.claim_time(1, moved[0])
-    await orders.update(order_id, {}, now)
-    order = await orders.get(order_id)
-    await lifecycle.queue_messages(order, "change", now)
-    await record(
-        actor, "appointment.move", now=now, order_id=order_id, supplier_id=order["supplier"],
-        before={"start": row["start"], "resource": row["resource"]}, after={"start": start, "resource": target},
-    )
-    return order
 
 
 # ---------------------------------------------------------------- a booking taken by the desk
@@ -262,4 +184,4 @@ async def blocks_between(supplier_id: int, resource_ids: list[int], start: datet
     ).order_by(TimeBlock.start)
 
 
-__all__ = ["BlockRefused", "DeskCustomer", "Movable", "NotAllowed", "SlotTaken", "block_time", "book_at_desk", "move", "movable", "remove_block"]
+__all__ = ["BlockRefused", "DeskCustomer", "NotAllowed", "SlotTaken", "block_time", "book_at_desk", "remove_block"]

@@ -90,6 +90,12 @@ REASON_TEXT = {
 }
 
 
+def may_reschedule(start: datetime, now: datetime, notice_hours: int) -> bool:
+    """The customer may move the booking themselves until `notice_hours`
+    before it starts (the free-cancellation limit they accepted at checkout)."""
+    return now < start and (start - now).total_seconds() >= notice_hours * 3600
+
+
 def reason_text(reason: object) -> str:
     name = getattr(reason, "name", str(reason))
     return REASON_TEXT.get(name, REASON_TEXT["CLOSED"])
