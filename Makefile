@@ -51,8 +51,10 @@ lint: setup
 	$(VENV)/bin/lint-imports --no-cache
 
 # The same unit, integration and race tests on PostgreSQL (CI runs both). The browser
-# journeys and the SQLite side of the races ran in `make test` already.
+# journeys and the SQLite side of the races ran in `make test` already. PG_URL's
+# database is created if it is missing (CI gives this run one of its own).
 test-postgres: setup browser
+	$(PY) -m tests.pg_database $(PG_URL)
 	DATABASE_URL=$(PG_URL) PORTAL_TEST_OTHER_ENGINE=0 $(PY) -m pytest tests
 
 clean:

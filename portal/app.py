@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from portal import wiring
+from portal.account import rights
 from portal.audit.domain import system
 from portal.calendarfeed import service as agendas
 from portal.kinds.appointment.service import release_expired
@@ -26,7 +28,7 @@ from portal.outbox import worker as outbox_worker
 from portal.payments import service as payments
 from portal.sales import settlement
 from portal.settings import ROOT, Settings, load
-from portal.web.render import LANGUAGE_COOKIE, page
+from portal.web.render import LANGUAGE_COOKIE, LANGUAGE_SECONDS, page
 from portal.web.security import SECURITY_HEADERS, cookie, local_path, security_headers_middleware
 from portal.web.templates import template_engine
 
@@ -60,7 +62,7 @@ async def choose_language(code: str, next: str | None = None) -> Redirect:  # no
     target = local_path(next)
     if code not in LANGUAGES:
         return Redirect(path=target, status_code=303)
-    return Redirect(path=target, status_code=303, cookies=[cookie(LANGUAGE_COOKIE, code, max_age=60 * 60 * 24 * 365)])
+    return Redirect(path=target, status_code=303, cookies=[cookie(LANGUAGE_COOKIE, code, max_age=LANGUAGE_SECONDS)])
 
 
 def _error_page(request: Request, exc: Exception) -> object:
@@ -75,11 +77,17 @@ def _error_page(request: Request, exc: Exception) -> object:
 
 SWEEPER = system("hold-sweeper")
 RECONCILER = system("reconciler")
+RETENTION = system("retention")
+#: The retention job (L26) runs at most this often from the sweeper.
+RETENTION_EVERY_SECONDS = 3600
 
 
 async def _sweep_holds(interval: float = 30.0) -> None:
     """Free abandoned holds, reconcile payments, complete what time has
-    delivered, queue the morning agendas — in the background."""
+    delivered, queue the morning agendas, and hourly end due legal holds and
+    forget inactive customers (portal.account.rights.run) — in the background."""
+    loop = asyncio.get_running_loop()
+    retention_due = loop.time()
     while True:
         try:
             await release_expired(SWEEPER, clock.now())
@@ -97,7 +105,27 @@ async def _sweep_holds(interval: float = 30.0) -> None:
             await agendas.send_agendas(clock.now())
         except Exception:  # noqa: BLE001 - the database away for a moment
             log.exception("morning agendas failed")
+        if loop.time() >= retention_due:
+            retention_due = loop.time() + RETENTION_EVERY_SECONDS
+            try:
+                await rights.run(RETENTION, clock.now())
+            except Exception:  # noqa: BLE001 - the database away for a moment
+                log.exception("retention job failed")
         await asyncio.sleep(interval)
+
+
+_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Once per process: what import and startup made (modules, templates,
+    catalogues) is kept out of the garbage collector's full passes, which
+    otherwise walk all of it and stall a request now and then."""
+    global _frozen
+    if not _frozen:
+        gc.collect()
+        gc.freeze()
+        _frozen = True
 
 
 @contextlib.asynccontextmanager
@@ -109,6 +137,7 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     if pooled:
         await engine.start_connection_pool(min_size=min(2, settings.db_pool_size), max_size=settings.db_pool_size)
     sweeper = asyncio.create_task(_sweep_holds())
+    _freeze_startup_objects()
     try:
         yield
     finally:

@@ -1,4 +1,4 @@
-"""`portal run | migrate | seed | worker | supplier … | staff invite | agenda send` — the commands a newcomer, CI and the operator use."""
+"""`portal run | migrate | seed | worker | supplier … | staff invite | agenda send | retention run` — the commands a newcomer, CI and the operator use."""
 
 from __future__ import annotations
 
@@ -124,6 +124,17 @@ async def _agenda(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _retention(args: argparse.Namespace) -> int:
+    """`portal retention run`: end the legal holds that are due and forget inactive customers (L26), as the sweeper does hourly."""
+    from portal.account import rights
+    from portal.audit.domain import system
+    from portal.lib import clock
+
+    done = await rights.run(system("retention-cli"), clock.now())
+    sys.stdout.write(f"{done.released} legal hold(s) ended, {done.forgotten} inactive customer(s) forgotten.\n")
+    return 0
+
+
 def _run_async(command, args: argparse.Namespace) -> None:
     async def main() -> int:
         from portal import wiring
@@ -178,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     agenda = sub.add_parser("agenda", help="the staff's morning agenda emails").add_subparsers(dest="action", required=True)
     send = agenda.add_parser("send", help="queue today's agendas for those who want one (only from 07:00 to 10:00 Oslo time)")
     send.add_argument("--at", help="as if it were this time (ISO 8601 with offset)")
+    retention = sub.add_parser("retention", help="the customers' data (L26)").add_subparsers(dest="action", required=True)
+    retention.add_parser("run", help="remove bookkeeping whose legal hold has ended, and the contact data of inactive customers")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args.host, args.port)
@@ -191,6 +204,8 @@ def main(argv: list[str] | None = None) -> None:
         _run_async(_staff_invite, args)
     elif args.command == "agenda":
         _run_async(_agenda, args)
+    elif args.command == "retention":
+        _run_async(_retention, args)
     elif args.command == "worker":
         from portal import wiring
         from portal.outbox.worker import main as worker_main

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
+from portal.account.tables import LegalHold
 from portal.audit.tables import AuditEntry
 from portal.calendarfeed.tables import CalendarFeed, StaffAgenda
 from portal.capacity.tables import ClassSession, SlotClaim
@@ -15,13 +16,14 @@ from portal.catalogue.tables import (
     Resource,
     Supplier,
 )
-from portal.documents.tables import Document, DocumentPdf, DocumentSeries, DocumentVoid
+from portal.complaints.tables import Complaint, ComplaintPhoto
+from portal.documents.tables import Document, DocumentPdf, DocumentRelease, DocumentSeries, DocumentVoid
 from portal.identity.staff.tables import StaffAccount, StaffLink, StaffLoginFailure, StaffMembership, StaffSession
-from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
+from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, MarketingConsent, PhoneCode
 from portal.kinds.appointment.tables import Reservation, TimeBlock
 from portal.kinds.giftcard.tables import GiftCardOffer
 from portal.notify.tables import DevMessage
-from portal.orders.tables import Order, OrderLine, OrderNote
+from portal.orders.tables import Order, OrderLine, OrderNote, OrderWithdrawal
 from portal.outbox.tables import OutboxMessage
 from portal.payments.tables import (
     Coupon,
@@ -49,6 +51,7 @@ APP_CONFIG = AppConfig(
         Order,
         OrderLine,
         OrderNote,
+        OrderWithdrawal,
         Reservation,
         TimeBlock,
         SlotClaim,
@@ -80,8 +83,13 @@ APP_CONFIG = AppConfig(
         Document,
         DocumentPdf,
         DocumentVoid,
+        DocumentRelease,
+        LegalHold,
+        MarketingConsent,
         CalendarFeed,
         StaffAgenda,
+        Complaint,
+        ComplaintPhoto,
     ],
     migration_dependencies=[],
     commands=[],

@@ -175,6 +175,19 @@ def _landing_origins(backend: str, base_url: str, app_origin: str, *, production
 
 
 @dataclass(frozen=True)
+class OperatorSettings:
+    """Who runs the portal (ehandelsloven § 8, L34): in every page's footer and
+    the controller in the privacy notice. The defaults are a demo's; production
+    must set them."""
+
+    name: str = "Portal Demo AS"
+    org_number: str = "923456783"
+    address: str = "Storgata 1, 0155 Oslo"
+    email: str = "kontakt@portal.invalid"
+    phone: str = "+4722000000"
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str
     """`dev` (default: dev backends, demo banner) or `production`."""
@@ -194,11 +207,16 @@ class Settings:
     """PostgreSQL connection pool per process (0: a connection per query, for tests)."""
     catalogue_cache_seconds: int
     """How long a process keeps offerings and opening hours before reading them again."""
+    retention_inactive_days: int
+    """Days after a customer's last order ended before the retention job removes their contact data (L26)."""
     codes: CodeSettings
     mail: MailSettings
     sms: SmsSettings
     outbox: OutboxSettings
     vipps: VippsSettings
+    operator: OperatorSettings = OperatorSettings()
+    meeting_base_url: str = "https://meet.jit.si"
+    """Where an online booking's video room is (`<base>/<unguessable room name>`), e.g. a Jitsi Meet server."""
 
     @property
     def is_dev(self) -> bool:
@@ -327,6 +345,22 @@ def load() -> Settings:
             raise SettingsError(f"production needs PORTAL_VIPPS_BACKEND=vipps and {', '.join(missing) or 'its keys'}")
         if not vipps.base_url.startswith("https://"):
             raise SettingsError("PORTAL_VIPPS_BASE_URL must be https in production")
+    operator = OperatorSettings(
+        name=os.environ.get("PORTAL_OPERATOR_NAME", OperatorSettings.name),
+        org_number=os.environ.get("PORTAL_OPERATOR_ORG_NUMBER", OperatorSettings.org_number),
+        address=os.environ.get("PORTAL_OPERATOR_ADDRESS", OperatorSettings.address),
+        email=os.environ.get("PORTAL_OPERATOR_EMAIL", OperatorSettings.email),
+        phone=os.environ.get("PORTAL_OPERATOR_PHONE", OperatorSettings.phone),
+    )
+    if env == "production":
+        unset = [f"PORTAL_OPERATOR_{key.upper()}" for key in ("name", "org_number", "address", "email") if not os.environ.get(f"PORTAL_OPERATOR_{key.upper()}")]
+        if unset:
+            raise SettingsError(f"production needs the operator's identity (L34): {', '.join(unset)}")
+    meeting_base_url = os.environ.get("PORTAL_MEETING_BASE_URL", "https://meet.jit.si").strip().rstrip("/")
+    if not meeting_base_url.startswith(("https://", "http://")) or any(ch in meeting_base_url for ch in "?#\"\\ "):
+        raise SettingsError("PORTAL_MEETING_BASE_URL must be an http(s) URL without query or fragment")
+    if env == "production" and not meeting_base_url.startswith("https://"):
+        raise SettingsError("PORTAL_MEETING_BASE_URL must be https in production")
     return Settings(
         env=env,
         database_url=database_url,
@@ -337,9 +371,12 @@ def load() -> Settings:
         default_language=language,
         db_pool_size=_int("PORTAL_DB_POOL_SIZE", 10),
         catalogue_cache_seconds=_int("PORTAL_CATALOGUE_CACHE_SECONDS", 30),
+        retention_inactive_days=_int("PORTAL_RETENTION_INACTIVE_DAYS", 90),
         codes=codes,
         mail=mail,
         sms=sms,
         outbox=outbox,
         vipps=vipps,
+        operator=operator,
+        meeting_base_url=meeting_base_url,
     )

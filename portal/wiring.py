@@ -17,6 +17,7 @@ from portal.outbox import handlers
 from portal.payments import ports
 from portal.payments.backend import payment_handler
 from portal.sales import routes as sales_routes
+from portal.sales import withdrawal_routes
 from portal.sales.payment_news import PaymentNews
 
 _configured = False
@@ -43,6 +44,7 @@ def route_handlers() -> list:
     from portal.account import routes as account_routes
     from portal.backoffice import routes as backoffice_routes
     from portal.catalogue import routes as catalogue_routes
+    from portal.complaints import routes as complaint_routes
     from portal.notify import routes as notify_routes
     from portal.site import routes as site_routes
 
@@ -52,7 +54,9 @@ def route_handlers() -> list:
         *reschedule_routes.ROUTES,
         *giftcard_routes.ROUTES,
         *sales_routes.ROUTES,
+        *withdrawal_routes.ROUTES,
         *notify_routes.ROUTES,
+        *complaint_routes.ROUTES,
         *account_routes.ROUTES,
         *site_routes.ROUTES,
         backoffice_routes.router(),

@@ -21,7 +21,7 @@ os.environ.setdefault("DATABASE_URL", f"sqlite:///{_tmp / 'test.sqlite3'}")
 os.environ.setdefault("PORTAL_SECRET_KEY", "test-secret-key-not-for-production")
 os.environ["PORTAL_ENV"] = "dev"
 # The app under the test client keeps a small pool on its own event loop, as
-# production does; the test body's loop goes without (a connection per query).
+# production does; the test body's loop has one of its own (`_test_body_pool`).
 os.environ.setdefault("PORTAL_DB_POOL_SIZE", "4")
 # Tests drive the outbox worker themselves (portal.outbox.worker.drain_once);
 # the end-to-end server turns the embedded worker back on.
@@ -82,17 +82,44 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     wiring.configure()
 
 
+#: Connections of the test body's pool, at most: more than any test runs at once
+#: (test_vipps_webhooks hands 40 deliveries to the service at the same moment,
+#: "each on its own connections"), so that the pool never serialises a race.
+TEST_BODY_POOL_MAX = 48
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _test_body_pool():
+    """On PostgreSQL, a pool for the test body's event loop (the session's):
+    without one every query opens a connection of its own (~5 ms each, and a
+    backend process for the server to start — tens of thousands of them per
+    run). Idle connections beyond one are closed after a few seconds."""
+    if not IS_POSTGRES:
+        yield
+        return
+    from portal.lib import db
+
+    engine = db.engine()
+    await engine.start_connection_pool(min_size=1, max_size=TEST_BODY_POOL_MAX, max_inactive_connection_lifetime=5)
+    try:
+        yield
+    finally:
+        await engine.close_connection_pool()
+
+
 @pytest.fixture()
 async def clean_bookings():
     """Each booking test starts with no orders, reservations, claims, codes,
     customers or queued messages. (Audit entries and documents are
     append-only: tests read those newer than a marker, or of their own order.)"""
+    from portal.account.tables import LegalHold
     from portal.capacity.tables import ClassSession, SlotClaim
     from portal.identity.staff.tables import StaffLoginFailure, StaffSession
-    from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, PhoneCode
+    from portal.identity.tables import Customer, CustomerSupplier, DeviceToken, MarketingConsent, PhoneCode
     from portal.kinds.appointment.tables import Reservation, TimeBlock
+    from portal.lib.db import write_transaction
     from portal.notify.tables import DevMessage
-    from portal.orders.tables import Order, OrderLine, OrderNote
+    from portal.orders.tables import Order, OrderLine, OrderNote, OrderWithdrawal
     from portal.outbox.tables import OutboxMessage
     from portal.payments.tables import (
         Coupon,
@@ -104,41 +131,61 @@ async def clean_bookings():
         WebhookDelivery,
     )
 
-    await Coupon.update({Coupon.uses: 0}, force=True)
-    for table in (
-        MoneyMovement,
-        PaymentEvent,
-        WebhookDelivery,
-        OutboxMessage,
-        PaymentOperation,
-        Payment,
-        CouponRedemption,
-        DevMessage,
-        SlotClaim,
-        ClassSession,
-        Reservation,
-        TimeBlock,
-        OrderNote,
-        OrderLine,
-        Order,
-        PhoneCode,
-        DeviceToken,
-        CustomerSupplier,
-        Customer,
-        StaffLoginFailure,
-        StaffSession,
-    ):
-        await table.delete(force=True)
+    # One transaction: one connection and one commit instead of one of each per table.
+    async with write_transaction():
+        await Coupon.update({Coupon.uses: 0}, force=True)
+        for table in (
+            MoneyMovement,
+            PaymentEvent,
+            WebhookDelivery,
+            OutboxMessage,
+            PaymentOperation,
+            Payment,
+            CouponRedemption,
+            DevMessage,
+            SlotClaim,
+            ClassSession,
+            Reservation,
+            TimeBlock,
+            OrderWithdrawal,
+            OrderNote,
+            OrderLine,
+            Order,
+            PhoneCode,
+            DeviceToken,
+            CustomerSupplier,
+            MarketingConsent,
+            Customer,
+            LegalHold,
+            StaffLoginFailure,
+            StaffSession,
+        ):
+            await table.delete(force=True)
     yield
+
+
+_app_cache: dict = {}
+
+
+def shared_app():
+    """The app for `client`: built once per settings (building one costs far
+    more than most tests: every route handler's signature model, the template
+    environment), started and stopped by each test's client as before. A test
+    that changes the settings (load.cache_clear()) gets an app of its own."""
+    from portal.app import create_app
+    from portal.settings import load
+
+    settings = load()
+    if _app_cache.get("settings") is not settings:
+        _app_cache.update(settings=settings, app=create_app(settings))
+    return _app_cache["app"]
 
 
 @pytest.fixture()
 async def client(clean_bookings):
     from litestar.testing import AsyncTestClient
 
-    from portal.app import create_app
-
-    async with AsyncTestClient(app=create_app(), base_url="http://127.0.0.1:8000") as test_client:
+    async with AsyncTestClient(app=shared_app(), base_url="http://127.0.0.1:8000") as test_client:
         yield test_client
 
 

@@ -1,19 +1,17 @@
 """“Mine bookinger”: log in with mobile number + SMS code, see every booking
-across suppliers with its private link, forget remembered devices."""
+across suppliers with its private link, forget remembered devices. The
+customer's data (export, erasure) is portal.account.rights_routes."""
 
 from __future__ import annotations
 
 from litestar import Request, get, post
 from litestar.response import Redirect
 
+from portal.account import rights, rights_routes
 from portal.audit import domain as actors
-from portal.catalogue.tables import Supplier
 from portal.identity import service as identity
 from portal.identity.domain import Refusal
 from portal.lib import clock
-from portal.orders import kinds
-from portal.orders.tables import Order
-from portal.sales import receipts
 from portal.sales.forms import phone_error
 from portal.web.render import language_of, page
 from portal.web.security import (
@@ -30,37 +28,6 @@ CODE_PURPOSE = "login"
 FORM_ROUTE = "/mine"
 
 
-async def _bookings(customer_id: int) -> list[dict]:
-    """The customer's orders with every supplier, newest first, each with what
-    its lines are and when (the earliest line's time)."""
-    rows = await (
-        Order.select(Order.id, Order.reference, Order.state, Order.manage_token, Order.supplier, Order.language, Order.terms, Order.created_at)
-        .output(load_json=True)
-        .where((Order.customer == customer_id) & Order.manage_token.is_not_null())
-    )
-    suppliers = {s["id"]: s["name"] for s in await Supplier.select(Supplier.id, Supplier.name)}
-    from portal.orders import service as orders
-
-    for row in rows:
-        views = []
-        for name in await orders.kinds_of(row["id"]):
-            views += await kinds.kind(name).lines(row)
-        starts = [v.starts_at for v in views if v.starts_at]
-        ends = [v.ends_at for v in views if v.ends_at]
-        row["offering_title"] = ", ".join(v.title for v in views)
-        row["supplier_name"] = suppliers.get(row["supplier"], "")
-        row["start"] = min(starts) if starts else None
-        row["end"] = max(ends) if ends else None
-        row["status"] = row["state"]
-        row["documents"] = [
-            {"id": d.id, "label": receipts.LABELS[d.kind.value], "number": d.number}
-            for d in await receipts.of_order(row)
-            if d.kind.value in ("receipt", "credit_note")
-        ]
-    rows.sort(key=lambda r: r["start"] or r["created_at"], reverse=True)
-    return rows
-
-
 @get("/mine", name="mine")
 async def mine(request: Request) -> object:
     now = clock.now()
@@ -69,13 +36,13 @@ async def mine(request: Request) -> object:
     if customer is None:
         device = await identity.device_customer(device_token_of(request), now)
         return page(request, "pages/account/mine.html", customer=None, step="phone", values={"phone": device["phone"] if device else ""}, errors={})
-    bookings = await _bookings(customer["id"])
+    bookings = await rights.bookings(customer["id"])
     return page(
         request,
         "pages/account/mine.html",
         customer=customer,
-        upcoming=[b for b in bookings if b["status"] == "confirmed" and (b["end"] is None or b["end"] > now)],
-        past=[b for b in bookings if not (b["status"] == "confirmed" and (b["end"] is None or b["end"] > now))],
+        upcoming=[b for b in bookings if rights.is_upcoming(b, now)],
+        past=[b for b in bookings if not rights.is_upcoming(b, now)],
         device_remembered=device_token_of(request) is not None,
         values={},
         errors={},
@@ -139,4 +106,4 @@ async def mine_forget_devices(request: Request) -> Redirect:
     return Redirect(path=f"{FORM_ROUTE}?forgotten=1", status_code=303, cookies=[expired_cookie(DEVICE_COOKIE)])
 
 
-ROUTES = [mine, mine_code, mine_login, mine_logout, mine_forget_devices]
+ROUTES = [mine, mine_code, mine_login, mine_logout, mine_forget_devices, *rights_routes.ROUTES]

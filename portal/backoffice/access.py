@@ -81,7 +81,9 @@ async def logged_in(request: Request, *, allow_pending: bool = False, allow_miss
         raise LoginRequired(CODE_PATH, request.url.path)
     if user.must_set_up_totp and not user.pending and not allow_missing_totp:
         raise LoginRequired(TOTP_SETUP_PATH, request.url.path)
-    await store.touch(user.session_id, clock.now())
+    now = clock.now()
+    if store.touch_due(user.last_seen_at, now):
+        await store.touch(user.session_id, now)
     return user
 
 

@@ -39,6 +39,9 @@ TOPICS = {
     "payment_problem": N_("payment problem"),
     "receipt": N_("receipt"),
     "credit_note": N_("credit note"),
+    "withdrawal": N_("withdrawal acknowledgement"),
+    "complaint": N_("complaint"),
+    "complaint_answer": N_("answer to a complaint"),
 }
 MESSAGE_STATUSES = {"pending": N_("queued"), "sending": N_("being sent"), "sent": N_("sent"), "failed": N_("not sent"), "cancelled": N_("cancelled")}
 
@@ -61,6 +64,9 @@ ACTIONS = {
     "order.supplier_cancel": N_("Cancelled by the business"),
     "order.refund": N_("Refund"),
     "order.note": N_("Internal note"),
+    "complaint.send": N_("Complaint sent by the customer"),
+    "complaint.answer": N_("Complaint answered"),
+    "complaint.close": N_("Complaint closed"),
     "payment.start": N_("Payment started in Vipps"),
     "payment.webhook": N_("News from Vipps"),
     "payment.sync": N_("Payment read from Vipps"),
@@ -70,6 +76,8 @@ ACTIONS = {
     "payment.give_up": N_("Request to Vipps given up"),
     "giftcard.purchase": N_("Gift card bought"),
     "giftcard.withdraw": N_("Gift card withdrawn"),
+    "order.withdraw": N_("Withdrawn (right of withdrawal)"),
+    "order.withdrawal_settled": N_("Part delivered stated after a withdrawal"),
 }
 ACTOR_KINDS = {"customer": N_("the customer"), "system": N_("portal"), "operator": N_("portal's operations")}
 

@@ -16,17 +16,20 @@ from litestar.response import Redirect, Response
 from portal.backoffice import (
     access,
     common,
+    complaint_routes,
     customer_routes,
     desk_routes,
     feed_routes,
     labels,
     login_routes,
+    news_routes,
     operator_routes,
     report_routes,
     schedule_routes,
     settings_routes,
     team_routes,
     views,
+    withdrawal_routes,
 )
 from portal.backoffice.access import Workplace
 from portal.catalogue import service as catalogue
@@ -179,6 +182,7 @@ async def _order_page(request: Request, wp: Workplace, order: dict, *, status_co
         max_note=orders_service.MAX_NOTE,
         means_labels=MEANS_LABELS,
         **labels.context(),
+        **await complaint_routes.order_context(order),
         first_day=clock.to_local(order["reservations"][0]["start"]).date().isoformat() if order["reservations"] else "",
     )
 
@@ -309,6 +313,6 @@ def router() -> Router:
     """Every back-office route; a page that needs a login sends the visitor to it."""
     return Router(
         path="/",
-        route_handlers=[*login_routes.ROUTES, *desk_routes.ROUTES, *operator_routes.ROUTES, *settings_routes.ROUTES, *schedule_routes.ROUTES, *team_routes.ROUTES, *customer_routes.ROUTES, *report_routes.ROUTES, *feed_routes.ROUTES, day_page, week_page, why_page, document_pdf, order_page, confirm_page, action_post],
+        route_handlers=[*login_routes.ROUTES, *desk_routes.ROUTES, *operator_routes.ROUTES, *settings_routes.ROUTES, *schedule_routes.ROUTES, *team_routes.ROUTES, *customer_routes.ROUTES, *report_routes.ROUTES, *feed_routes.ROUTES, *withdrawal_routes.ROUTES, *complaint_routes.ROUTES, *news_routes.ROUTES, day_page, week_page, why_page, document_pdf, order_page, confirm_page, action_post],
         exception_handlers={access.LoginRequired: login_routes.login_required_handler},
     )

@@ -90,9 +90,10 @@ def _booking(row: dict) -> calendar.Booking:
     )
 
 
-async def day(wp: Workplace, on: date, now: datetime, only: int | None = None) -> calendar.Grid:
-    """One column per calendar the user may see (or the one asked for)."""
-    shown = await resources(wp)
+async def day(wp: Workplace, on: date, now: datetime, only: int | None = None, visible: list[dict] | None = None) -> calendar.Grid:
+    """One column per calendar the user may see (or the one asked for);
+    `visible`: those calendars, if the caller read them already (`resources`)."""
+    shown = visible if visible is not None else await resources(wp)
     if only is not None:
         shown = [r for r in shown if r["id"] == only]
     ids = [r["id"] for r in shown]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -39,6 +39,8 @@ class Kind(StrEnum):
     RECEIPT = "receipt"
     CREDIT_NOTE = "credit_note"
     GIFTCARD = "giftcard"
+    WITHDRAWAL_FORM = "withdrawal_form"
+    WITHDRAWAL_RECEIPT = "withdrawal_receipt"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,22 @@ KIND_RULES: Mapping[Kind, KindRule] = MappingProxyType(
             filename=N_("giftcard-%(code)s.pdf"),
             has_lines=False,
         ),
+        # The official withdrawal form (Q-0319B) pre-filled for one order (L11).
+        Kind.WITHDRAWAL_FORM: KindRule(
+            numbered=False,
+            template="withdrawal_form.html",
+            title=N_("Withdrawal form"),
+            filename=N_("withdrawal-form-%(reference)s.pdf"),
+            has_lines=False,
+        ),
+        # The acknowledgement of a withdrawal on a durable medium (L10).
+        Kind.WITHDRAWAL_RECEIPT: KindRule(
+            numbered=False,
+            template="withdrawal_receipt.html",
+            title=N_("Withdrawal received"),
+            filename=N_("withdrawal-%(reference)s.pdf"),
+            has_lines=False,
+        ),
     }
 )
 
@@ -95,6 +113,17 @@ MEANS_NAMES: Mapping[str, str] = MappingProxyType(
         "card": N_("Payment card"),
         "cash": N_("Cash"),
         "invoice": N_("Invoice"),
+    }
+)
+
+
+#: How a withdrawal was received (WithdrawalFacts.via), as the acknowledgement says it (msgids).
+VIA_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "online": N_("on the booking's page"),
+        "email": N_("by email"),
+        "paper": N_("on the withdrawal form, on paper"),
+        "other": N_("by another clear message"),
     }
 )
 
@@ -200,6 +229,23 @@ class GiftCardFace:
 
 
 @dataclass(frozen=True)
+class WithdrawalFacts:
+    """What a withdrawal form or acknowledgement says: what was bought (one
+    text per booking), when the contract was made, and — for the
+    acknowledgement — who withdrew, how they can be reached, when and how
+    the withdrawal was received."""
+
+    services: tuple[str, ...]
+    contract_at: datetime
+    deadline: date
+    received_at: datetime | None = None
+    via: str = ""
+    """How it came: "online" (the order page), "email", "paper", "other"."""
+    name: str = ""
+    contact: str = ""
+
+
+@dataclass(frozen=True)
 class Draft:
     """Everything a document will say, before it has a number and a moment.
 
@@ -222,6 +268,7 @@ class Draft:
     refers_to: int | None = None
     """Document id: a credit note's receipt."""
     giftcard: GiftCardFace | None = None
+    withdrawal: WithdrawalFacts | None = None
     note: str = ""
     """Free text shown on the document (a credit note's reason)."""
     source_key: str | None = None
@@ -407,6 +454,17 @@ def problems_of(draft: Draft) -> list[str]:
     elif draft.giftcard is not None:
         problems.append(f"a {kind.value} carries no gift card face")
 
+    if kind in (Kind.WITHDRAWAL_FORM, Kind.WITHDRAWAL_RECEIPT):
+        facts = draft.withdrawal
+        if facts is None or not facts.services or not all(s.strip() for s in facts.services):
+            problems.append(f"a {kind.value} names what was bought")
+        elif facts.contract_at.tzinfo is None:
+            problems.append("the contract moment must be UTC-aware")
+        elif kind is Kind.WITHDRAWAL_RECEIPT and (facts.received_at is None or facts.received_at.tzinfo is None or not facts.via):
+            problems.append("an acknowledgement says when (UTC-aware) and how the withdrawal was received")
+    elif draft.withdrawal is not None:
+        problems.append(f"a {kind.value} carries no withdrawal")
+
     paid_ore = 0
     for part in draft.payments:
         if not _whole(part.amount_ore) or part.amount_ore <= 0 or not part.means.strip():
@@ -444,7 +502,7 @@ def snapshot_of(draft: Draft, *, refers_to_number: int | None = None) -> dict[st
     as they were, never recomputed when read back."""
     s = draft.seller
     face = draft.giftcard
-    return {
+    snapshot = {
         "version": SNAPSHOT_VERSION,
         "seller": {
             "legal_name": s.legal_name,
@@ -499,6 +557,18 @@ def snapshot_of(draft: Draft, *, refers_to_number: int | None = None) -> dict[st
             "message": face.message,
         },
     }
+    if draft.withdrawal is not None:
+        w = draft.withdrawal
+        snapshot["withdrawal"] = {
+            "services": list(w.services),
+            "contract_at": w.contract_at.astimezone(timezone.utc).isoformat(),
+            "deadline": w.deadline.isoformat(),
+            "received_at": w.received_at.astimezone(timezone.utc).isoformat() if w.received_at else None,
+            "via": w.via,
+            "name": w.name,
+            "contact": w.contact,
+        }
+    return snapshot
 
 
 @dataclass(frozen=True)
@@ -534,6 +604,7 @@ class IssuedDocument:
     giftcard: GiftCardFace | None
     source_key: str | None = None
     void: Void | None = field(default=None)
+    withdrawal: WithdrawalFacts | None = None
 
     @property
     def rule(self) -> KindRule:
@@ -549,7 +620,7 @@ class IssuedDocument:
 
     def placeholders(self) -> dict[str, str]:
         """What the title and file name msgids are filled in with."""
-        return {"number": str(self.number or ""), "code": self.code_last4}
+        return {"number": str(self.number or ""), "code": self.code_last4, "reference": self.order_reference}
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], void: Mapping[str, Any] | Void | None = None) -> IssuedDocument:
@@ -561,6 +632,7 @@ class IssuedDocument:
             return date.fromisoformat(value) if value else None
 
         face = snap.get("giftcard")
+        facts = snap.get("withdrawal")
         return cls(
             id=row["id"],
             supplier_id=row["supplier_id"],
@@ -607,6 +679,17 @@ class IssuedDocument:
                 message=face.get("message", ""),
             ),
             source_key=row.get("source_key"),
+            withdrawal=None
+            if not facts
+            else WithdrawalFacts(
+                services=tuple(facts["services"]),
+                contract_at=datetime.fromisoformat(facts["contract_at"]),
+                deadline=date.fromisoformat(facts["deadline"]),
+                received_at=datetime.fromisoformat(facts["received_at"]) if facts.get("received_at") else None,
+                via=facts.get("via", ""),
+                name=facts.get("name", ""),
+                contact=facts.get("contact", ""),
+            ),
             void=void
             if void is None or isinstance(void, Void)
             else Void(at=void["at"], reason=void["reason"], actor=void["actor"]),

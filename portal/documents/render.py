@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 from babel.dates import format_date, format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from portal.documents.domain import KIND_RULES, MEANS_NAMES, IssuedDocument, org_identity
+from portal.documents.domain import KIND_RULES, MEANS_NAMES, VIA_NAMES, IssuedDocument, org_identity
 from portal.lib import clock
 from portal.lib.i18n import translations
 from portal.lib.money import format_nok, format_rate
@@ -127,6 +127,9 @@ def html_of(document: IssuedDocument) -> str:
         "short_date": lambda d: _short_date(d, language),
         "long_date": lambda d: _long_date(d, language),
         "means_name": means_name,
+        "moment": lambda m: _moment(m, language),
+        "local_day": lambda m: clock.to_local(m).date(),
+        "via_names": VIA_NAMES,
         "void_when": _moment(document.void.at, language) if document.void else "",
         "qr": _qr_data_uri(document.giftcard.code) if document.giftcard else "",
         "created": document.issued_at.astimezone(clock.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

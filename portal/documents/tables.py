@@ -55,3 +55,15 @@ class DocumentVoid(Table, tablename="document_void"):
     at = Timestamptz()
     reason = Text()
     actor = Varchar(length=200)
+
+
+class DocumentRelease(Table, tablename="document_release"):
+    """The retention job's note that a document's legal hold has ended (L19,
+    L26). The database refuses to delete a document, its PDF or its void
+    unless a release names it with `released_at` in the sixth calendar year
+    (Oslo time) after the document's, or later (migration
+    ..._customer_rights). Appended, never changed; it outlives the document."""
+
+    document_id = Integer(unique=True)
+    released_at = Timestamptz()
+    reason = Varchar(length=40, default="")

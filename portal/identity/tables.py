@@ -1,6 +1,6 @@
 """Customers (keyed by a verified mobile number), one-time codes, remembered devices."""
 
-from piccolo.columns import ForeignKey, Integer, Timestamptz, Varchar
+from piccolo.columns import ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from portal.catalogue.tables import Supplier
@@ -46,3 +46,17 @@ class DeviceToken(Table):
     expires_at = Timestamptz()
     last_used_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
+
+
+class MarketingConsent(Table):
+    """A customer's unticked-by-default "yes, send me news" for one supplier (L28):
+    the text they saw and when; withdrawn by the account page or a one-click
+    unsubscribe. Removed with the customer (L26)."""
+
+    key = Varchar(length=40, unique=True)  # "<customer>:<supplier>"
+    customer = ForeignKey(references=Customer, index=True)
+    supplier = ForeignKey(references=Supplier, index=True)
+    text = Text(default="")  # the exact wording of the box they ticked
+    source = Varchar(length=20, default="checkout")  # checkout | account
+    given_at = Timestamptz()
+    withdrawn_at = Timestamptz(null=True, default=None)

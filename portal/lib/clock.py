@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime
 
 OSLO = ZoneInfo("Europe/Oslo")
 UTC = timezone.utc
@@ -30,7 +30,8 @@ def local_today(moment: datetime | None = None, tz: ZoneInfo = OSLO) -> date:
 
 
 def fmt_time(moment: datetime, language: str = "nb") -> str:
-    return format_time(to_local(moment), "HH:mm", locale=LOCALES[language])
+    """HH:mm on the Oslo clock (the same in both languages: no locale needed, and a page lists hundreds)."""
+    return to_local(moment).strftime("%H:%M")
 
 
 def fmt_date(day: date | datetime, language: str = "nb", style: str = "full") -> str:

@@ -149,6 +149,10 @@ def build_email(row: dict, mail: MailSettings, files: list | None = None) -> Mes
     msg["To"] = row["recipient"]
     if payload.get("reply_to"):
         msg["Reply-To"] = _address(payload.get("reply_to_name", ""), payload["reply_to"])
+    if payload.get("list_unsubscribe"):
+        # News (L28): one-click unsubscribe (RFC 8058), honoured at once by /u/<token>.
+        msg["List-Unsubscribe"] = f"<{payload['list_unsubscribe']}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Date"] = format_datetime(_created(row).astimezone(clock.UTC))
     msg["Message-ID"] = message_id(row["id"], row["dedupe_key"], mail_host(mail))
     msg["Content-Language"] = row.get("language") or "nb"

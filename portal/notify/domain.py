@@ -26,6 +26,9 @@ class Topic(StrEnum):
     SLOT_LOST = "slot_lost"
     #: Taking the payment in Vipps failed (e.g. the reservation lapsed before capture); the supplier is told too.
     PAYMENT_PROBLEM = "payment_problem"
+    #: A customer's complaint, forwarded to the supplier; the supplier's answer, to the customer (portal.complaints).
+    COMPLAINT = "complaint"
+    COMPLAINT_ANSWER = "complaint_answer"
 
 
 class Channel(StrEnum):
@@ -181,4 +184,6 @@ TOPIC_LABELS = {
     Topic.CODE: N_("One-time code"),
     Topic.SLOT_LOST: N_("Time taken"),
     Topic.PAYMENT_PROBLEM: N_("Payment problem"),
+    Topic.COMPLAINT: N_("Complaint"),
+    Topic.COMPLAINT_ANSWER: N_("Answer to your complaint"),
 }

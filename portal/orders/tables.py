@@ -1,6 +1,6 @@
 """Orders and their lines."""
 
-from piccolo.columns import JSON, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, Boolean, ForeignKey, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.table import Table
 
@@ -71,3 +71,25 @@ class OrderNote(Table):
     author = Varchar(length=120)  # who wrote it, as the audit trail names them
     text = Text()
     created_at = Timestamptz()
+
+
+class OrderWithdrawal(Table, tablename="order_withdrawal"):
+    """A withdrawal from an order under the right of withdrawal (angrerett,
+    L10): received on the order page or registered by the supplier (an email,
+    the paper form). `keep_ore` is what the customer still pays (L8: the
+    part delivered after an early-start request; None while the supplier has
+    not stated it); `settled_at` when the money was planned back."""
+
+    order = ForeignKey(references=Order, unique=True, index=True, on_delete=OnDelete.cascade)
+    supplier = ForeignKey(references=Supplier, index=True)
+    received_at = Timestamptz()
+    recorded_at = Timestamptz()
+    via = Varchar(length=10, default="online")  # portal.documents.domain.VIA_NAMES
+    name = Varchar(length=200, default="")
+    contact = Varchar(length=254, default="")
+    early_start = Boolean(default=False)
+    started = Boolean(default=False)
+    price_ore = Integer(default=0)
+    keep_ore = Integer(null=True, default=None)
+    settled_at = Timestamptz(null=True, default=None)
+    document_id = Integer(null=True, default=None)  # the acknowledgement (portal.documents)

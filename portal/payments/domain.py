@@ -252,14 +252,21 @@ class Settlement:
         return not (self.capture_ore or self.cancel_rest or self.refund_ore)
 
 
-def settlement(outcome: Outcome, ledger: Ledger, *, due_ore: int, fee_ore: int) -> Settlement:
+def settlement(outcome: Outcome, ledger: Ledger, *, due_ore: int, fee_ore: int, keep_ore: int = 0) -> Settlement:
     """What a booking's end means for its Vipps money.
 
     `due_ore` is what delivery costs from the reservation (the total, or the
     deposit); `fee_ore` the cancellation or no-show fee the customer accepted
-    when booking. Nothing is ever captured beyond what is still reserved.
+    when booking; `keep_ore` what the customer pays after a withdrawal (L8:
+    the part delivered after an early-start request, else 0). Nothing is
+    ever captured beyond what is still reserved.
     """
     reserved = ledger.reserved_ore
+    if outcome is Outcome.WITHDRAWN and keep_ore > 0:
+        # L8: the part delivered is kept (captured if it was not yet), the rest released or refunded.
+        capture = min(max(keep_ore - ledger.captured_ore, 0), reserved)
+        refund = max(ledger.refundable_ore - keep_ore, 0) if ledger.captured_ore > keep_ore else 0
+        return Settlement(capture_ore=capture, cancel_rest=reserved - capture > 0, refund_ore=refund)
     if outcome is Outcome.DELIVERED:
         capture = min(max(due_ore - ledger.captured_ore, 0), reserved)
         return Settlement(capture_ore=capture, cancel_rest=reserved - capture > 0)

@@ -538,7 +538,7 @@ def fee_of(order: dict) -> int:
 
 
 @step
-async def plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: int | None = None, request_id: str = "") -> list[int]:
+async def plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: int | None = None, request_id: str = "", keep_ore: int = 0) -> list[int]:
     """Write the operations an order's end asks of Vipps, and the outbox row
     that carries them out. Inside the caller's transaction. Planning the same
     outcome twice adds nothing (the keys are derived from it)."""
@@ -548,7 +548,7 @@ async def plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: in
     if fresh["state"] != PaymentState.AUTHORIZED.value:
         return []
     due = Quote.from_json(order["quote"]).pay_now_ore if order["quote"] else fresh["amount_ore"]
-    settlement = domain.settlement(outcome, ledger, due_ore=due, fee_ore=fee_of(order))
+    settlement = domain.settlement(outcome, ledger, due_ore=due, fee_ore=fee_of(order), keep_ore=keep_ore)
     if refund_ore is not None:
         settlement = domain.Settlement(refund_ore=refund_ore)
     steps = []
@@ -606,11 +606,12 @@ async def plan(payment: dict, outcome: Outcome, now: datetime, *, refund_ore: in
 
 
 @step
-async def plan_for_order(order_id: int, outcome: Outcome, now: datetime) -> list[int]:
-    """The order ended: plan what its confirmed payment (if any) must do. Inside the caller's transaction."""
+async def plan_for_order(order_id: int, outcome: Outcome, now: datetime, *, keep_ore: int = 0) -> list[int]:
+    """The order ended: plan what its confirmed payment (if any) must do
+    (`keep_ore`: what a withdrawal leaves the customer to pay). Inside the caller's transaction."""
     payment = await payment_of_record(order_id)
     if payment and payment["outcome_applied"] == "confirmed":
-        return await plan(payment, outcome, now)
+        return await plan(payment, outcome, now, keep_ore=keep_ore)
     return []
 
 

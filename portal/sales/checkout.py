@@ -24,6 +24,7 @@ from portal.audit.service import job, query, record, use_case
 from portal.availability.domain import Reason
 from portal.catalogue.service import OfferingContext, offering_context_by_id
 from portal.identity import service as identity
+from portal.legal.terms import terms_accepted
 from portal.lib import clock
 from portal.lib.i18n import N_, translations
 from portal.lib.money import format_nok
@@ -52,6 +53,8 @@ CONSENT_TEXTS = {
         "I ask for the service to be performed within the withdrawal period, and I know that the "
         "right of withdrawal is lost once the service has been fully performed."
     ),
+    # Optional and unticked (L28); stored only when ticked, and kept per supplier (portal.identity MarketingConsent).
+    "marketing": N_("Yes, %(supplier)s may send me news and offers by email and SMS. I can unsubscribe at any time."),
 }
 
 
@@ -374,7 +377,11 @@ async def _take_details(c: Checkout, order: dict, s: Submission, consent_texts: 
         # A card used on an earlier submit (sent to Vipps, then removed): its value comes back.
         await giftcard_store.restore(order["id"], now)
     frozen = await price(c, means=means, discount_ore=discount, coupon_code=code, giftcard_ore=card_ore, giftcard_code=card_code)
-    consents = {key: {"at": now.isoformat(), "text": text} for key, text in consent_texts.items()}
+    consents = {
+        key: {"at": now.isoformat(), "text": text, **(terms_accepted() if key == "accept_terms" else {})}
+        for key, text in consent_texts.items()
+        if key != "marketing" or form.values.marketing
+    }
     await orders.update(
         order["id"],
         {
@@ -397,7 +404,10 @@ async def _take_details(c: Checkout, order: dict, s: Submission, consent_texts: 
 def consents_shown(c: Checkout, language: str) -> dict:
     t = translations(language)
     shown = ["accept_terms", "adult"] + (["early_start"] if c.needs_early_start else [])
-    return {key: t.gettext(CONSENT_TEXTS[key]) for key in shown}
+    texts = {key: t.gettext(CONSENT_TEXTS[key]) for key in shown}
+    optional = CONSENT_TEXTS["marketing"]
+    texts["marketing"] = t.gettext(optional) % {"supplier": c.ctx.supplier["name"]}
+    return texts
 
 
 @use_case("order.confirm")

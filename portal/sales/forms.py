@@ -31,6 +31,7 @@ class CheckoutInput:
     means: str = ""
     coupon: str = ""
     giftcard: str = ""
+    marketing: bool = False  # the unticked "send me news" box (L28)
 
 
 @dataclass
@@ -90,6 +91,7 @@ def parse_checkout(form: dict, *, needs_early_start: bool, means: tuple[str, ...
         means=form_text(form, "means", 20),
         coupon=form_text(form, "coupon", 60),
         giftcard=form_text(form, "giftcard", 60),
+        marketing=_ticked(form.get("marketing")),
     )
     result = CheckoutResult(values=values)
     errors = result.errors

@@ -80,6 +80,7 @@ async def confirm(order_id: int, now: datetime, *, order: dict | None = None, or
         language=order["language"],
         supplier_id=order["supplier"],
         now=now,
+        marketing=(order.get("consents") or {}).get("marketing"),
     )
     values = {Order.customer: customer_id, Order.contract_at: now, Order.manage_token: new_token(), Order.expires_at: None}
     moved = await orders.move(order_id, OrderEvent.CONFIRM, now, values=values, current=order["state"])

@@ -44,7 +44,13 @@ FEE_LINES = {
 }
 
 #: What each kind of document is called in lists.
-LABELS = {"receipt": N_("Receipt"), "credit_note": N_("Credit note"), "giftcard": N_("Gift card")}
+LABELS = {
+    "receipt": N_("Receipt"),
+    "credit_note": N_("Credit note"),
+    "giftcard": N_("Gift card"),
+    "withdrawal_form": N_("Withdrawal form"),
+    "withdrawal_receipt": N_("Withdrawal acknowledgement"),
+}
 
 SUBJECTS = {
     docs.Kind.RECEIPT: N_("Receipt %(number)s from %(supplier)s"),

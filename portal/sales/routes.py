@@ -15,12 +15,14 @@ from litestar.params import Body
 from litestar.response import Redirect
 
 from portal.audit import domain as actors
+from portal.complaints import service as complaints
 from portal.documents import service as documents
 from portal.documents.render import filename_of
 from portal.identity import service as identity
 from portal.identity.domain import Refusal
 from portal.legal.cancellation import cancellation_terms_text
-from portal.legal.withdrawal import withdrawal_info
+from portal.legal.terms import TERMS
+from portal.legal.withdrawal import withdrawal_deadline, withdrawal_info
 from portal.lib import clock
 from portal.notify import service as notify
 from portal.notify.domain import TOPIC_LABELS, Topic
@@ -35,7 +37,7 @@ from portal.payments.coupons import normalise_code
 from portal.payments.domain import PaymentState
 from portal.payments.pricing import Means, Quote
 from portal.payments.vipps.client import VippsError
-from portal.sales import checkout, receipts, settlement
+from portal.sales import checkout, receipts, settlement, withdrawal
 from portal.sales.forms import parse_checkout
 from portal.settings import load as load_settings
 from portal.web.render import language_of, page
@@ -75,7 +77,9 @@ def _terms_context(c: checkout.Checkout) -> dict:
     """What every page of an order shows of its terms (L1, L4, L6)."""
     terms = c.order["terms"] or {}
     withdrawal_class = terms.get("withdrawal_class", c.ctx.offering["withdrawal_class"])
-    context = {"withdrawal": withdrawal_info(withdrawal_class), "cancellation": None}
+    context = {"withdrawal": withdrawal_info(withdrawal_class), "cancellation": None, "terms_of_use": TERMS}
+    # L5: until when the right lasts (at checkout: if the contract is made now).
+    context["withdrawal_until"] = withdrawal_deadline(c.order["contract_at"] or clock.now()) if withdrawal_class == "standard" else None
     if "cancel_free_hours" in terms:
         context["cancellation"] = cancellation_terms_text(int(terms.get("cancel_free_hours", 0)), int(terms.get("cancel_fee_percent", 0)), int(terms.get("cancel_fee_ore", 0)))
     return context
@@ -317,7 +321,10 @@ async def order_page(request: Request, token: str, new: str | None = None) -> ob
         price=price,
         payment=payment,
         may_cancel=await settlement.may_cancel(order, now),
+        withdrawal_status=await withdrawal.status(order, now),
         documents=await receipts.listing(order),
+        now=now,
+        **await complaints.order_context(order, now),
         **_page_context(c),
     )
 

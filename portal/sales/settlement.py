@@ -10,13 +10,14 @@ from datetime import datetime
 
 from portal.audit.domain import Actor, ActorKind
 from portal.audit.service import job, query, record, use_case
+from portal.legal.withdrawal import late_fee_may_apply
 from portal.orders import kinds
 from portal.orders import service as orders
 from portal.orders.domain import OrderEvent, OrderState
 from portal.payments import domain as payment_rules
 from portal.payments import service as payments
 from portal.payments.domain import Outcome
-from portal.sales import receipts
+from portal.sales import receipts, withdrawal
 from portal.sales.lifecycle import NotAllowed, end
 from portal.settings import load as load_settings
 
@@ -85,8 +86,14 @@ async def mark_no_show(actor: Actor, order_id: int, now: datetime) -> dict:
 
 @query
 async def cancellation_costs(order: dict, now: datetime) -> int:
-    """What cancelling now costs the customer (0 inside the free window)."""
+    """What cancelling now costs the customer: 0 inside the free window, and
+    0 inside the withdrawal period of a standard-class service — that
+    cancellation is a withdrawal (L32)."""
     terms = order["terms"] or {}
+    contract_at = order.get("contract_at")
+    informed = await withdrawal.informed_at(order) if contract_at is not None else None
+    if not late_fee_may_apply(terms.get("withdrawal_class", "standard"), contract_at, informed, now):
+        return 0
     start = _first_start(await _lines(order))
     if start is not None and payment_rules.in_free_window(start, now, int(terms.get("cancel_free_hours", 0))):
         return 0

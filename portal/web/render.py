@@ -20,6 +20,7 @@ from portal.lib.money import format_nok, format_rate
 from portal.settings import load as load_settings
 
 LANGUAGE_COOKIE = "lang"
+LANGUAGE_SECONDS = 60 * 60 * 24 * 365
 
 
 def language_of(request: Request) -> str:

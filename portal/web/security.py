@@ -13,6 +13,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from portal.settings import load as load_settings
 
 VISITOR_COOKIE = "pv"
+VISITOR_SECONDS = 30 * 24 * 3600
 
 _POLICY = (
     ("default-src", "'self'"),
@@ -96,7 +97,7 @@ def visitor_of(request: Request) -> str | None:
 
 def new_visitor() -> tuple[str, Cookie]:
     visitor = secrets.token_urlsafe(16)
-    return visitor, cookie(VISITOR_COOKIE, _serializer().dumps(visitor), max_age=60 * 60 * 24 * 30)
+    return visitor, cookie(VISITOR_COOKIE, _serializer().dumps(visitor), max_age=VISITOR_SECONDS)
 
 
 DEVICE_COOKIE = "pd"

@@ -36,7 +36,7 @@ STAFF = actors.staff("audit", supplier_id=1, role="owner")
 #: Modules whose public functions are use cases, queries, jobs or steps (the
 #: domain's service modules and the sales use cases; not the infrastructure's
 #: own audit and outbox modules, which the use cases call).
-USE_CASE_MODULES = re.compile(r"^portal\.(?!audit\.|outbox\.)(.+\.)?service$|^portal\.sales\.(checkout|settlement)$|^portal\.catalogue\.(onboarding|settings)$|^portal\.identity\.staff\.team$|^portal\.kinds\.appointment\.(schedule|desk|moves)$")
+USE_CASE_MODULES = re.compile(r"^portal\.(?!audit\.|outbox\.)(.+\.)?service$|^portal\.sales\.(checkout|settlement|withdrawal)$|^portal\.catalogue\.(onboarding|settings)$|^portal\.identity\.staff\.team$|^portal\.kinds\.appointment\.(schedule|desk|moves)$|^portal\.account\.rights$|^portal\.identity\.marketing$")
 
 
 def _modules() -> list[str]:
@@ -322,6 +322,23 @@ async def s_refund(client, vipps):
     return lambda: settlement.refund(STAFF, order["id"], 10000, clock.now(), request_id="audit1")
 
 
+async def s_withdraw(client, vipps):
+    from portal.sales import withdrawal
+
+    order = await _confirmed_on_site(client)
+    return lambda: withdrawal.withdraw(CUSTOMER, order["id"], clock.now(), via="online")
+
+
+async def s_withdrawal_settled(client, vipps):
+    from portal.kinds.appointment.tables import Reservation
+    from portal.sales import withdrawal
+
+    order = await _confirmed_on_site(client)  # with the early-start request
+    start = (await Reservation.select(Reservation.start).where(Reservation.order == order["id"]).first())["start"]
+    await withdrawal.withdraw(CUSTOMER, order["id"], start + timedelta(minutes=10))  # after it started: the part delivered is to be stated
+    return lambda: withdrawal.settle_delivered_part(STAFF, order["id"], 10000, clock.now())
+
+
 async def s_auto_complete(client, vipps):
     from portal.sales import settlement
 
@@ -385,6 +402,107 @@ async def s_sms_status(client, vipps, monkeypatch=None):
     params = {"MessageSid": "SM-audit", "MessageStatus": "delivered"}
     signature = RequestValidator("audit-token").compute_signature(url, params)
     return lambda: notify.twilio_status(SYSTEM, url, params, signature, clock.now())
+
+
+async def _customer_unlocked(client, *, cancelled: bool = False) -> int:
+    """A customer who typed a fresh account code in the browser "audit-visitor" (optionally with their booking cancelled)."""
+    from portal.account import rights
+    from portal.identity import service as identity
+    from portal.sales import settlement
+
+    order = await _confirmed_on_site(client)
+    if cancelled:
+        await settlement.customer_cancel(CUSTOMER, order["id"], clock.now())
+    subject = rights.code_subject(order["customer"], "audit-visitor")
+    await identity.request_code(CUSTOMER, phone=order["phone"], purpose=rights.CODE_PURPOSE, subject=subject, client_ip="", language="nb", now=clock.now())
+    code = await latest_code(order["phone"])
+    assert (await identity.check_code(CUSTOMER, phone=order["phone"], purpose=rights.CODE_PURPOSE, subject=subject, code=code, now=clock.now())).ok
+    return order["customer"]
+
+
+async def s_customer_export(client, vipps):
+    from portal.account import rights
+
+    customer_id = await _customer_unlocked(client)
+    return lambda: rights.export(CUSTOMER, customer_id, visitor="audit-visitor", now=clock.now())
+
+
+async def s_customer_erase(client, vipps):
+    from portal.account import rights
+
+    customer_id = await _customer_unlocked(client, cancelled=True)
+    return lambda: rights.erase(CUSTOMER, customer_id, visitor="audit-visitor", now=clock.now())
+
+
+async def s_customer_update(client, vipps):
+    from portal.account import rights
+
+    order = await _confirmed_on_site(client)
+    return lambda: rights.update_profile(CUSTOMER, order["customer"], name="Kari Berg", email="kari.berg@example.no", now=clock.now())
+
+
+async def s_customer_change_phone(client, vipps):
+    from portal.account import rights
+    from portal.identity import service as identity
+
+    order = await _confirmed_on_site(client)
+    new, subject = "+4748012345", rights.code_subject(order["customer"], "audit-visitor")
+    await identity.request_code(CUSTOMER, phone=new, purpose=rights.PHONE_PURPOSE, subject=subject, client_ip="", language="nb", now=clock.now())
+    assert (await identity.check_code(CUSTOMER, phone=new, purpose=rights.PHONE_PURPOSE, subject=subject, code=await latest_code(new), now=clock.now())).ok
+    return lambda: rights.change_phone(CUSTOMER, order["customer"], phone=new, visitor="audit-visitor", now=clock.now())
+
+
+async def s_marketing_consent(client, vipps):
+    from portal.account import rights
+
+    order = await _confirmed_on_site(client)
+    return lambda: rights.set_marketing(CUSTOMER, order["customer"], order["supplier"], wanted=True, text="Ja takk", now=clock.now())
+
+
+async def s_reminders_off(client, vipps):
+    from portal.account import rights
+
+    order = await _confirmed_on_site(client)
+    return lambda: rights.reminders_off(CUSTOMER, order["customer"], order["id"], clock.now())
+
+
+async def s_marketing_send(client, vipps):
+    from portal.identity import marketing
+
+    _, made = await _unlisted_supplier()  # its own once-a-day limit
+    news = marketing.News(subject="Nytt", text="Hei", email=True, sms=False)
+    return lambda: marketing.send(actors.staff("audit", supplier_id=made["id"], role="owner"), made["id"], news, clock.now())
+
+
+async def s_marketing_unsubscribe(client, vipps):
+    from portal.account import rights
+    from portal.identity import marketing
+
+    order = await _confirmed_on_site(client)
+    await rights.set_marketing(CUSTOMER, order["customer"], order["supplier"], wanted=True, text="Ja takk", now=clock.now())
+    token = marketing.unsubscribe_token(order["customer"], order["supplier"])
+    return lambda: marketing.unsubscribe(CUSTOMER, token, clock.now())
+
+
+async def s_customer_forget_inactive(client, vipps):
+    from portal.account import rights
+    from portal.sales import settlement
+
+    order = await _confirmed_on_site(client)
+    await settlement.customer_cancel(CUSTOMER, order["id"], clock.now())
+    later = clock.now() + timedelta(days=400)
+    return lambda: _traveling(later, lambda: rights.forget_inactive(SYSTEM, order["customer"], clock.now()))
+
+
+async def s_retention_release(client, vipps):
+    from portal.account import rights
+    from portal.account.tables import LegalHold
+
+    order = await _held(client)  # no documents (a confirmed one has its withdrawal form)
+    rows = await LegalHold.insert(
+        LegalHold(order_id=order["id"], supplier_id=order["supplier"], reason="erasure", until=clock.now() - timedelta(seconds=1), created_at=clock.now())
+    ).returning(LegalHold.id)
+    return lambda: rights.release_hold(SYSTEM, rows[0]["id"], clock.now())
 
 
 GIFT_CARDS = "/s/saks-og-stil-grunerlokka/gavekort/giftcard"
@@ -741,6 +859,34 @@ async def s_order_note(client, vipps):
     return lambda: notes.add_note(actors.staff("audit", supplier_id=order["supplier"], role="owner"), order["id"], "Ringte og bekreftet.", clock.now())
 
 
+async def _complaint(client) -> tuple[dict, int]:
+    from portal.complaints import service as complaints
+
+    order = await _confirmed_on_site(client)
+    return order, await complaints.send(CUSTOMER, order["id"], "Klippen ble skjev.", None, clock.now())
+
+
+async def s_complaint_send(client, vipps):
+    from portal.complaints import service as complaints
+
+    order = await _confirmed_on_site(client)
+    return lambda: complaints.send(CUSTOMER, order["id"], "Klippen ble skjev.", None, clock.now())
+
+
+async def s_complaint_answer(client, vipps):
+    from portal.complaints import service as complaints
+
+    order, complaint_id = await _complaint(client)
+    return lambda: complaints.answer(actors.staff("audit", supplier_id=order["supplier"], role="owner"), complaint_id, "Vi retter det.", clock.now())
+
+
+async def s_complaint_close(client, vipps):
+    from portal.complaints import service as complaints
+
+    order, complaint_id = await _complaint(client)
+    return lambda: complaints.close(actors.staff("audit", supplier_id=order["supplier"], role="owner"), complaint_id, clock.now())
+
+
 async def _desk_free_time(order: dict):
     """A free time on another day for the order's booking to move to (the desk's rules)."""
     from datetime import timedelta
@@ -894,6 +1040,9 @@ SCENARIOS = {
     "staff.create_account": s_staff_create_account,
     "staff.add_membership": s_staff_add_membership,
     "order.note": s_order_note,
+    "complaint.send": s_complaint_send,
+    "complaint.answer": s_complaint_answer,
+    "complaint.close": s_complaint_close,
     "calendar.add": s_calendar_add,
     "hours.set_week": s_hours_set_week,
     "hours.add_exception": s_hours_add_exception,
@@ -931,12 +1080,24 @@ SCENARIOS = {
     "order.supplier_cancel": s_supplier_cancel,
     "order.refund": s_refund,
     "order.auto_complete": s_auto_complete,
+    "order.withdraw": s_withdraw,
+    "order.withdrawal_settled": s_withdrawal_settled,
     "code.send": s_code_send,
     "code.check": s_code_check,
     "device.remember": s_device_remember,
     "device.forget": s_device_forget,
     "device.forget_all": s_device_forget_all,
     "sms.delivery_status": s_sms_status,
+    "customer.export": s_customer_export,
+    "marketing.send": s_marketing_send,
+    "marketing.unsubscribe": s_marketing_unsubscribe,
+    "marketing.consent": s_marketing_consent,
+    "order.reminders_off": s_reminders_off,
+    "customer.update": s_customer_update,
+    "customer.change_phone": s_customer_change_phone,
+    "customer.erase": s_customer_erase,
+    "customer.forget_inactive": s_customer_forget_inactive,
+    "retention.release": s_retention_release,
 }
 
 

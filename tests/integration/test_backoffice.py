@@ -227,6 +227,11 @@ BACKOFFICE_PATHS = (
     "/kontor/{slug}/rapporter.csv",
     "/kontor/{slug}/rapporter/diagram.svg",
     "/kontor/{slug}/kalender",
+    "/kontor/{slug}/klager",
+    "/kontor/{slug}/klager/{complaint_id}",
+    "/kontor/{slug}/klager/{complaint_id}/bilde",
+    "/kontor/{slug}/angring/{order_id}",
+    "/kontor/{slug}/nyheter",
 )
 
 
@@ -267,6 +272,11 @@ async def test_a_supplier_sees_nothing_of_another_suppliers_bookings_customers_c
     their_owner = await staff_account(MASSAGE, "owner")
     their_exception = (await DateException.select(DateException.id).where(DateException.resource.supplier.slug != SALON).first())["id"]
     their_hours = await HoursRule.count().where(HoursRule.resource == their_resource)
+    from portal.complaints import images as complaint_images
+    from portal.complaints import service as complaints
+    from tests.integration.test_complaints import png
+
+    their_complaint = await complaints.send(actors.customer(visitor="sweep"), theirs["id"], "Ola Fremmed klager", complaint_images.clean(png()), clock.now())
     await staff_login(client, SALON)
     probes = [
         f"/kontor/{MASSAGE}",
@@ -298,6 +308,10 @@ async def test_a_supplier_sees_nothing_of_another_suppliers_bookings_customers_c
         f"/kontor/{SALON}/innstillinger/ansatte/{their_owner['id']}/fjern",
         *(f"/kontor/{MASSAGE}/{part}" for part in ("kunder", f"kunder/{theirs['customer']}", "kunder.csv", "bestillinger.csv", "rapporter", "rapporter.csv", "rapporter/diagram.svg")),
         f"/kontor/{MASSAGE}/kalender",
+        f"/kontor/{MASSAGE}/klager",
+        *(f"/kontor/{slug}/klager/{their_complaint}{part}" for slug in (SALON, MASSAGE) for part in ("", "/bilde")),
+        f"/kontor/{SALON}/angring/{theirs['id']}",
+        f"/kontor/{MASSAGE}/angring/{theirs['id']}",
     ]
     for path in probes:
         response = await client.get(path, follow_redirects=False)
@@ -310,7 +324,9 @@ async def test_a_supplier_sees_nothing_of_another_suppliers_bookings_customers_c
         assert sent.status_code == 404, action
     for path, data in ((f"/kontor/{SALON}/ny", {"tilbud": "massasje-30", "ressurs": str(their_resource), "start": "2030-01-01T10:00:00+00:00", "name": "x", "phone": "41234567"}),
                        (f"/kontor/{SALON}/blokker", {"ressurs": str(their_resource), "dato": "2030-01-01", "fra": "10:00", "til": "11:00"}),
-                       (f"/kontor/{SALON}/blokker/{their_block}", {})):
+                       (f"/kontor/{SALON}/blokker/{their_block}", {}),
+                       *((f"/kontor/{SALON}/klager/{their_complaint}", {"action": a, "answer": "Kapret"}) for a in ("answer", "close")),
+                       (f"/kontor/{SALON}/angring/{theirs['id']}", {"action": "register", "received_at": "2030-01-01T10:00", "via": "email", "name": "x"})):
         sent = await client.post(path, data={"_csrf_token": csrf(page.text), **data})
         assert sent.status_code == 404, path
     for path in (f"/kontor/{SALON}/innstillinger/tilbud/{their_offering['id']}", *(f"/kontor/{SALON}/innstillinger/tilbud/{their_offering['id']}/{a}" for a in ("arkiver", "gjenopprett"))):
@@ -336,6 +352,8 @@ async def test_a_supplier_sees_nothing_of_another_suppliers_bookings_customers_c
     assert not await CalendarFeed.exists().where(CalendarFeed.supplier == theirs["supplier"]) and not await StaffAgenda.exists().where(StaffAgenda.supplier == theirs["supplier"])
     assert (await desk.block(their_block)) is not None
     assert (await orders.get(theirs["id"]))["state"] == "confirmed"
+    assert (await complaints.get(their_complaint, theirs["supplier"]))["status"] == "new"
+    assert "Ola Fremmed" not in (await client.get(f"/kontor/{SALON}/klager")).text
     # The service refuses too, whatever a handler might pass it.
     with pytest.raises(settlement.NotAllowed):
         await settlement.supplier_cancel(actors.staff("x", supplier_id=mine["supplier"], role="owner"), theirs["id"], clock.now(), reason="x")

@@ -268,7 +268,7 @@ async def test_offering_page_shows_the_price_including_vat(client, path, lang):
 
 @pytest.mark.legal("L2")
 @pytest.mark.parametrize(
-    ("path", "boxes"), [(HAIRCUT, {"accept_terms", "adult", "early_start", "remember_device"}), (YOGA, {"accept_terms", "adult", "remember_device"})]
+    ("path", "boxes"), [(HAIRCUT, {"accept_terms", "adult", "early_start", "remember_device", "marketing"}), (YOGA, {"accept_terms", "adult", "remember_device", "marketing"})]
 )
 async def test_no_checkbox_is_pre_ticked_on_checkout(client, path, boxes):
     url, _ = await hold(client, path)

@@ -37,11 +37,21 @@ SOON = NOW + timedelta(days=2)  # the upcoming appointments
 PAST = NOW - timedelta(days=3)  # the ones that have taken place
 
 
-def _url_for(tmp_path: Path) -> str:
-    if IS_POSTGRES:
-        base = DATABASE_URL.rsplit("/", 1)[0]
-        return f"{base}/{DATABASE_URL.rsplit('/', 1)[1]}_migration"
-    return f"sqlite:///{tmp_path / 'migration.sqlite3'}"
+@pytest.fixture()
+def migration_url(tmp_path: Path):
+    """An empty database of the test's own: a file in tmp_path, or on PostgreSQL
+    `<session database>_migration_<pid>` (unique: runs side by side must not
+    share it), dropped afterwards."""
+    if not IS_POSTGRES:
+        yield f"sqlite:///{tmp_path / 'migration.sqlite3'}"
+        return
+    base, name = DATABASE_URL.rsplit("/", 1)
+    url = f"{base}/{name}_migration_{os.getpid()}"
+    _recreate(url)
+    try:
+        yield url
+    finally:
+        _recreate(url, create=False)
 
 
 def _env(url: str) -> dict:
@@ -103,22 +113,23 @@ class OldDatabase:
         return self.run([(sql, args)])[0][0]
 
 
-def _drop(url: str) -> None:
-    if IS_POSTGRES:
-        import asyncpg
+def _recreate(url: str, *, create: bool = True) -> None:
+    """Drop the PostgreSQL database `url` names and, unless `create=False`, create it empty."""
+    import asyncpg
 
-        admin = DATABASE_URL
+    admin = DATABASE_URL
 
-        async def go() -> None:
-            conn = await asyncpg.connect(admin)
-            try:
-                name = url.rsplit("/", 1)[1]
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    async def go() -> None:
+        conn = await asyncpg.connect(admin)
+        try:
+            name = url.rsplit("/", 1)[1]
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if create:
                 await conn.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await conn.close()
+        finally:
+            await conn.close()
 
-        asyncio.run(go())
+    asyncio.run(go())
 
 
 def _quote(price: int, rate_bp: int, *, means: str, discount: int = 0, code: str | None = None, deposit: int = 0) -> dict:
@@ -218,9 +229,8 @@ def _catalogue(db: OldDatabase) -> tuple[int, int, int, int]:
 
 
 @pytest.mark.skipif(os.environ.get("PORTAL_SKIP_MIGRATION_TEST") == "1", reason="asked to skip")
-def test_bookings_migrate_to_orders_with_the_same_money_and_links(tmp_path):
-    url = _url_for(tmp_path)
-    _drop(url)
+def test_bookings_migrate_to_orders_with_the_same_money_and_links(migration_url):
+    url = migration_url
     _run(["-m", "piccolo.main", "migrations", "forwards", "portal", OLD_HEAD], url)
     db = OldDatabase(url)
     supplier, offering, resource, coupon = _catalogue(db)

@@ -65,6 +65,7 @@ async def test_confirmation_enqueues_email_sms_and_reminders_once():
         ("confirmation", "sms"),
         ("reminder", "email"),
         ("reminder", "sms"),
+        ("render", "document"),  # the withdrawal form the confirmation email carries (L11)
     ]
     reminder = next(r for r in rows if r["topic"] == "reminder")
     assert reminder["next_attempt_at"] == booking["start"] - timedelta(hours=24)
@@ -87,7 +88,7 @@ async def test_nothing_is_enqueued_when_the_change_rolls_back():
 async def test_no_reminder_when_booked_after_the_reminder_time():
     booking = await make_booking(start=NOW + timedelta(hours=5))
     await _enqueue(booking, "confirmation")
-    assert {r["topic"] for r in await _rows()} == {"confirmation"}
+    assert {r["topic"] for r in await _rows()} == {"confirmation", "render"}
 
 
 async def test_no_email_row_without_an_address_and_no_sms_without_a_phone():
@@ -118,7 +119,7 @@ async def test_cancellation_cancels_pending_reminders_and_sends_a_cancel_invite(
     assert "SEQUENCE:1" in email["payload"]["ics"]
     # Days later nothing but the confirmation and the cancellation went out.
     await _drain_all(booking["start"])
-    assert sorted(r["topic"] for r in await _rows(status="sent")) == ["cancellation", "cancellation", "confirmation", "confirmation"]
+    assert sorted(r["topic"] for r in await _rows(status="sent")) == ["cancellation", "cancellation", "confirmation", "confirmation", "render"]
 
 
 async def test_change_moves_the_reminder_to_the_new_time():
@@ -142,20 +143,20 @@ async def test_change_moves_the_reminder_to_the_new_time():
 async def test_dev_backends_store_messages_and_reminders_wait_until_due():
     booking = await make_booking(language="en")
     await _enqueue(booking, "confirmation")
-    assert await _drain_all(NOW) == 2
+    assert await _drain_all(NOW) == 3  # the email, the SMS, and the withdrawal form's PDF
     sent = await _rows(status="sent")
-    assert {r["topic"] for r in sent} == {"confirmation"}
-    assert all(r["provider_id"].startswith("dev-") and r["sent_at"] == NOW for r in sent)
+    assert {r["topic"] for r in sent} == {"confirmation", "render"}
+    assert all(r["provider_id"].startswith("dev-") and r["sent_at"] == NOW for r in sent if r["channel"] != "document")
     mail = await DevMessage.select().where(DevMessage.channel == "email").first().output(load_json=True)
     assert mail["subject"].startswith("Booking confirmed:")
-    assert [a["filename"] for a in mail["attachments"]] == [f"booking-{booking['reference']}.ics"]
+    assert [a["filename"] for a in mail["attachments"]] == [f"booking-{booking['reference']}.ics", f"withdrawal-form-{booking['reference']}.pdf"]
     sms = await DevMessage.select().where(DevMessage.channel == "sms").first()
     assert sms["sender"] == "Reservation" and booking["manage_token"] in sms["body"]
 
     due = booking["start"] - timedelta(hours=24)
     assert await _drain_all(due - timedelta(seconds=1)) == 0
     assert await _drain_all(due) == 2
-    assert {r["topic"] for r in await _rows(status="sent")} == {"confirmation", "reminder"}
+    assert {r["topic"] for r in await _rows(status="sent")} == {"confirmation", "render", "reminder"}
 
 
 async def test_a_reminder_never_goes_out_after_the_start():
@@ -317,7 +318,7 @@ async def test_smtp_delivers_multipart_email_with_calendar_and_reply_to(smtp_ser
     assert msg["Subject"].startswith("Bestilling bekreftet")
     assert msg.get_content_type() == "multipart/mixed"
     types = [part.get_content_type() for part in msg.walk()]
-    assert types == ["multipart/mixed", "multipart/alternative", "text/plain", "text/html", "text/calendar", "application/ics"]
+    assert types == ["multipart/mixed", "multipart/alternative", "text/plain", "text/html", "text/calendar", "application/ics", "application/pdf"]
     calendar = next(p for p in msg.walk() if p.get_content_type() == "text/calendar")
     assert calendar.get_param("method") == "REQUEST"
     ics = calendar.get_content()

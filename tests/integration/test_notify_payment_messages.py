@@ -317,7 +317,7 @@ async def test_payment_messages_add_no_reminders_and_leave_reminders_alone(clean
     await _enqueue(booking, "payment_problem", NOW + timedelta(minutes=1), dedupe_suffix="capture-op-1")
     await _enqueue(booking, "slot_lost", NOW + timedelta(minutes=2))
     assert await _rows(topic="reminder") == before
-    assert {r["topic"] for r in await _rows()} == {"confirmation", "reminder", "payment_problem", "slot_lost"}
+    assert {r["topic"] for r in await _rows()} == {"confirmation", "reminder", "payment_problem", "slot_lost", "render"}
 
 
 @pytest.mark.legal("L31")

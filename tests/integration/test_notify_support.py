@@ -265,10 +265,12 @@ async def change_booking(booking: dict, **changes) -> dict:
 async def enqueue(booking: dict, topic: str, now: datetime = NOW, *, dedupe_suffix: str = "") -> None:
     """The messages of an order event, queued the way the use cases queue them
     (portal.sales.lifecycle.queue_messages inside a write transaction)."""
-    from portal.lib.db import write_transaction
+    from portal.audit import domain as actors
+    from portal.audit.service import acting
     from portal.orders import service as orders
     from portal.sales import lifecycle
 
-    async with write_transaction():
+    # Inside a use case, as the real ones: a confirmation issues the withdrawal form (a document) too.
+    async with acting(actors.system("test"), "test.enqueue", now=now, order_id=booking["order_id"]):
         order = await orders.get(booking["order_id"])
         await lifecycle.queue_messages(order, topic, now, dedupe_suffix=dedupe_suffix)

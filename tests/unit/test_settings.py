@@ -23,6 +23,10 @@ PRODUCTION = {
     "VIPPS_SUBSCRIPTION_KEY": "subscription",
     "VIPPS_MERCHANT_SERIAL_NUMBER": "123456",
     "PORTAL_VIPPS_WEBHOOK_SECRET": "webhook-secret",
+    "PORTAL_OPERATOR_NAME": "Portal Norge AS",
+    "PORTAL_OPERATOR_ORG_NUMBER": "923456783",
+    "PORTAL_OPERATOR_ADDRESS": "Storgata 1, 0155 Oslo",
+    "PORTAL_OPERATOR_EMAIL": "kontakt@portal.example",
 }
 
 VIPPS_KEYS = ["VIPPS_CLIENT_ID", "VIPPS_CLIENT_SECRET", "VIPPS_SUBSCRIPTION_KEY", "VIPPS_MERCHANT_SERIAL_NUMBER", "PORTAL_VIPPS_WEBHOOK_SECRET"]
@@ -51,6 +55,16 @@ def test_production_without_a_vipps_key_is_a_startup_error(monkeypatch, missing)
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
     with pytest.raises(SettingsError, match=missing):
         load_with(monkeypatch, env)
+
+
+@pytest.mark.legal("L34")
+def test_production_needs_the_operators_identity_and_an_https_meeting_server(monkeypatch):
+    with pytest.raises(SettingsError, match="PORTAL_OPERATOR_ORG_NUMBER"):
+        load_with(monkeypatch, {k: v for k, v in PRODUCTION.items() if k != "PORTAL_OPERATOR_ORG_NUMBER"})
+    with pytest.raises(SettingsError, match="PORTAL_MEETING_BASE_URL"):
+        load_with(monkeypatch, {**PRODUCTION, "PORTAL_MEETING_BASE_URL": "http://meet.example"})
+    loaded = load_with(monkeypatch, {**PRODUCTION, "PORTAL_MEETING_BASE_URL": "https://meet.example/"})
+    assert loaded.operator.name == "Portal Norge AS" and loaded.meeting_base_url == "https://meet.example"
 
 
 def test_production_refuses_the_dev_vipps_and_plain_http(monkeypatch):

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from portal.catalogue.service import offering_context_by_id
 from portal.catalogue.tables import Resource
-from portal.kinds.appointment import domain, messages, service
+from portal.kinds.appointment import domain, meeting, messages, service
 from portal.kinds.appointment.domain import END_EVENTS, ReservationEvent, ReservationStatus
 from portal.kinds.appointment.tables import Reservation
 from portal.legal.withdrawal import needs_early_start_request
 from portal.lib.i18n import translations
 from portal.orders.domain import FREES_CAPACITY, OrderState
 from portal.orders.kinds import LineView
+from portal.sales import withdrawal
 from portal.settings import load as load_settings
 
 
@@ -36,20 +38,20 @@ class Appointment:
         terms = order["terms"] or {}
         s = terms.get("supplier") or {}
         t = translations(order["language"] or "nb")
-        where = (
-            t.gettext("Video meeting; the link is sent before the appointment.")
-            if terms.get("online")
-            else f"{s.get('street', '')}, {s.get('postcode', '')} {s.get('town', '')}".strip(", ")
-        )
+        address = f"{s.get('street', '')}, {s.get('postcode', '')} {s.get('town', '')}".strip(", ")
+        sent_later = t.gettext("Video meeting; the link is sent before the appointment.")
         return [
             LineView(
                 kind=self.name,
                 title=terms.get("offering_title", ""),
                 starts_at=row["start"],
                 ends_at=row["end"],
-                where=where,
+                where=(t.gettext("Video meeting") if row.get("meeting_url") else sent_later) if terms.get("online") else address,
                 who=resources.get(row["resource"], ""),
-                details={"reservation_id": row["id"], "resource_id": row["resource"], "status": row["status"], "ics_sequence": row["ics_sequence"]},
+                details={
+                    "reservation_id": row["id"], "resource_id": row["resource"], "status": row["status"], "ics_sequence": row["ics_sequence"],
+                    "meeting_url": row.get("meeting_url") or "", "meeting_opens_at": meeting.opens_at(row["start"]),
+                },
             )
             for row in rows
         ]
@@ -92,9 +94,14 @@ class Appointment:
         return True
 
     async def confirm(self, order: dict, now: datetime) -> None:
+        online = bool((order["terms"] or {}).get("online"))
         for row in await service.reservations_of(order["id"]):
             if row["status"] == ReservationStatus.HELD.value:
-                await service.set_status(row["id"], ReservationEvent.CONFIRM, now, {Reservation.hold_expires_at: None}, current=row["status"])
+                values = {Reservation.hold_expires_at: None}
+                if online and not row.get("meeting_url"):
+                    # M16: its own room, in the confirmation and reminder that follow in this transaction.
+                    values[Reservation.meeting_url] = meeting.meeting_link(load_settings().meeting_base_url)
+                await service.set_status(row["id"], ReservationEvent.CONFIRM, now, values, current=row["status"])
 
     async def release(self, order: dict, now: datetime) -> None:
         class_session = (order["terms"] or {}).get("capacity", 1) > 1
@@ -128,6 +135,8 @@ class Appointment:
         from portal.outbox import service as outbox
 
         supplier = await Supplier.select(Supplier.name, Supplier.slug, Supplier.email).where(Supplier.id == order["supplier"]).first() or {}
+        # L11: the confirmation carries the withdrawal form, issued with the contract.
+        form = await withdrawal.form_for(order, now) if topic == Topic.CONFIRMATION else None
         drafts = []
         for row in await service.reservations_of(order["id"]):
             view = messages.booking_view(order, row)
@@ -146,6 +155,8 @@ class Appointment:
                 supplier_email=supplier.get("email", ""),
                 dedupe_suffix=dedupe_suffix,
             )
+            if form is not None:
+                these = [_with_form(d, form.id) for d in these]
             if topic in (Topic.CHANGE, Topic.CANCELLATION):
                 keep = [d.dedupe_key for d in these if d.topic == Topic.REMINDER]
                 reason = "booking cancelled" if topic == Topic.CANCELLATION else "booking changed"
@@ -167,6 +178,16 @@ class Appointment:
             "supplier": ctx.supplier if ctx else None,
             "offering": ctx.offering if ctx else None,
         }
+
+
+def _with_form(draft, document_id: int):
+    """The customer's confirmation email with the withdrawal form attached (other drafts as they are)."""
+    from portal.notify.domain import SUPPLIER_KEY_MARK, Channel, Topic
+
+    if draft.channel != Channel.EMAIL.value or draft.topic != Topic.CONFIRMATION.value or SUPPLIER_KEY_MARK in draft.dedupe_key:
+        return draft
+    attachments = [*(draft.payload.get("attachments") or []), {"document_id": document_id}]
+    return replace(draft, payload={**draft.payload, "attachments": attachments})
 
 
 KIND = Appointment()

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from portal.kinds.appointment.calendar import booking_invite_ics
 from portal.legal.cancellation import cancellation_terms_text
-from portal.legal.withdrawal import withdrawal_info
+from portal.legal.withdrawal import withdrawal_deadline, withdrawal_info
 from portal.lib import clock
 from portal.lib.i18n import N_, translations
 from portal.lib.money import format_nok
@@ -114,7 +114,8 @@ def view(
     name = supplier_name or s.get("legal_name", "")
     online = bool(terms.get("online"))
     address = f"{s.get('street', '')}, {s.get('postcode', '')} {s.get('town', '')}".strip(", ")
-    where = t.gettext("Video meeting; the link is sent before the appointment.") if online else address
+    meeting_url = booking.get("meeting_url") or ""
+    where = (t.gettext("Video meeting") if meeting_url else t.gettext("Video meeting; the link is sent before the appointment.")) if online else address
     cancel = cancellation_terms_text(int(terms.get("cancel_free_hours", 0)), int(terms.get("cancel_fee_percent", 0)), int(terms.get("cancel_fee_ore", 0)))
     withdrawal_class = terms.get("withdrawal_class", "standard")
     try:
@@ -122,6 +123,9 @@ def view(
     except ValueError:
         withdrawal = ""
     manage_url = f"{base_url}/b/{booking['manage_token']}" if booking.get("manage_token") else base_url
+    # L5: the last day to withdraw, told with the contract (the form is attached to the confirmation).
+    contract_at = booking.get("contract_at")
+    deadline = withdrawal_deadline(contract_at) if withdrawal_class == "standard" and isinstance(contract_at, datetime) else None
     return {
         "reference": booking["reference"],
         "customer_name": booking.get("customer_name") or "",
@@ -131,9 +135,11 @@ def view(
         "until": clock.fmt_time(booking["end"], language),
         "where": where,
         "online": online,
+        "meeting_url": meeting_url if online else "",
         "price": format_nok(int(booking.get("price_ore") or 0), language),
         "cancellation": t.ngettext(cancel.singular, cancel.plural, cancel.count) % cancel.args,
         "withdrawal": withdrawal,
+        "withdrawal_deadline": clock.fmt_date(deadline, language) if deadline else "",
         "manage_url": manage_url,
         "has_manage_page": bool(booking.get("manage_token")),
         "rebook_url": rebook_url(base_url, supplier_slug, offering_slug),
@@ -158,7 +164,7 @@ def _ics(booking: dict, v: dict, topic: Topic, *, host: str, now: datetime, lang
         booking,
         method=method,
         summary=f"{v['what']} – {v['supplier_name']}",
-        location=v["where"],
+        location=v["meeting_url"] or v["where"],
         description=t.gettext("Booking reference %(ref)s. Manage your booking: %(url)s")
         % {"ref": booking["reference"], "url": v["manage_url"]},
         host=host,
@@ -348,6 +354,7 @@ def booking_view(order: dict, reservation: dict) -> dict:
         "start": reservation["start"],
         "end": reservation["end"],
         "ics_sequence": reservation["ics_sequence"],
+        "meeting_url": reservation.get("meeting_url") or "",
         "language": order["language"],
         "phone": order["phone"],
         "email": order["email"],
@@ -355,6 +362,7 @@ def booking_view(order: dict, reservation: dict) -> dict:
         "note": order.get("note") or "",
         "price_ore": int(quote.get("total_ore") or 0),
         "manage_token": order["manage_token"],
+        "contract_at": order.get("contract_at"),
         "terms": order["terms"],
         "updated_at": order["updated_at"],
     }

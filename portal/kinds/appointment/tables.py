@@ -26,6 +26,7 @@ class Reservation(Table):
     status = Varchar(length=20, index=True)  # portal.kinds.appointment.domain.ReservationStatus
     hold_expires_at = Timestamptz(null=True, default=None, index=True)
     ics_sequence = Integer(default=0)
+    meeting_url = Varchar(length=500, default="")  # an online booking's video room, set when it is confirmed (meeting.py)
     created_at = Timestamptz()
     updated_at = Timestamptz()
 
