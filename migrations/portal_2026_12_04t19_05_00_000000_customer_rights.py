@@ -44,6 +44,8 @@ class DocumentRelease(Table, tablename="document_release"):
     document_id = Integer(unique=True)
     released_at = Timestamptz()
     reason = Varchar(length=40, default="")
+    supplier_id = Integer(null=True, default=None, index=True)
+    number = Integer(null=True, default=None)
 
 
 class MarketingConsent(Table, tablename="marketing_consent"):

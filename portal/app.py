@@ -142,10 +142,30 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
         yield
     finally:
         sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        await _settle(sweeper, "the background sweep")
         if pooled:
-            await engine.close_connection_pool()
+            closing = asyncio.ensure_future(engine.close_connection_pool())
+            if not await _settle(closing, "closing the connection pool"):
+                pool = engine.pool
+                if pool is not None:
+                    pool.terminate()  # a connection never given back: close them all now
+                    engine.pool = None
+
+
+#: How long shutdown waits for the sweep to stop and the pool to close before it stops waiting.
+SHUTDOWN_WAIT_SECONDS = 10.0
+
+
+async def _settle(task: asyncio.Future, what: str) -> bool:
+    """Wait for `task` to finish, but not forever (a shutdown that hangs is
+    worse than one that leaves a cancelled query behind). True if it finished."""
+    done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_WAIT_SECONDS)
+    if not done:
+        log.warning("shutdown: %s did not finish within %.0f s", what, SHUTDOWN_WAIT_SECONDS)
+        return False
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
+    return True
 
 
 def dev_vipps(settings: Settings):

@@ -505,7 +505,9 @@ async def release_hold(actor: Actor, hold_id: int, now: datetime) -> bool:
         found = await _documents_of(order)
         # Credit notes refer to receipts: they go first.
         for document in sorted(found, key=lambda d: d.refers_to is None):
-            await DocumentRelease.insert(DocumentRelease(document_id=document.id, released_at=now, reason=f"hold:{hold_id}"))
+            await DocumentRelease.insert(
+                DocumentRelease(document_id=document.id, released_at=now, reason=f"hold:{hold_id}", supplier_id=document.supplier_id, number=document.number)
+            )
             await DocumentPdf.delete().where(DocumentPdf.document == document.id)
             await DocumentVoid.delete().where(DocumentVoid.document == document.id)
             await Document.delete().where(Document.id == document.id)

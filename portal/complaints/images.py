@@ -40,6 +40,12 @@ def clean(data: bytes) -> Photo:
     if fmt is None:
         raise BadImage("not a JPEG, PNG or WebP")
     try:
+        # WeasyPrint lets Pillow load truncated images (ImageFile.LOAD_TRUNCATED_IMAGES,
+        # process-wide): check the whole file here instead of trusting load().
+        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as probe:
+            probe.verify()
+        if fmt == domain.JPEG and b"\xff\xd9" not in data[-4096:]:
+            raise BadImage("the JPEG is cut off")
         with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as img:
             if img.width * img.height > domain.MAX_PIXELS:
                 raise BadImage("too many pixels")

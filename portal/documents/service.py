@@ -45,7 +45,7 @@ from portal.documents.domain import (
     credit_problems,
     snapshot_of,
 )
-from portal.documents.tables import Document, DocumentPdf, DocumentSeries, DocumentVoid
+from portal.documents.tables import Document, DocumentPdf, DocumentRelease, DocumentSeries, DocumentVoid
 from portal.lib import clock, db
 from portal.lib.db import write_transaction
 
@@ -269,13 +269,12 @@ async def documents_of_order(order_id: int) -> list[IssuedDocument]:
 
 @query
 async def numbers_of_supplier(supplier_id: int) -> list[int]:
-    """The supplier's bookkeeping numbers in use, ascending (for checks and reports)."""
-    rows = (
-        await Document.select(Document.number)
-        .where((Document.supplier_id == supplier_id) & Document.number.is_not_null())
-        .order_by(Document.number)
-    )
-    return [row["number"] for row in rows]
+    """The supplier's bookkeeping numbers ever issued, ascending (for checks
+    and reports): those of its documents, and of documents the retention job
+    removed when their legal hold ended (kept in document_release)."""
+    rows = await Document.select(Document.number).where((Document.supplier_id == supplier_id) & Document.number.is_not_null())
+    released = await DocumentRelease.select(DocumentRelease.number).where((DocumentRelease.supplier_id == supplier_id) & DocumentRelease.number.is_not_null())
+    return sorted(row["number"] for row in [*rows, *released])
 
 
 def _variant(document: IssuedDocument) -> str:

@@ -67,3 +67,6 @@ class DocumentRelease(Table, tablename="document_release"):
     document_id = Integer(unique=True)
     released_at = Timestamptz()
     reason = Varchar(length=40, default="")
+    #: The released document's place in its supplier's number series (None: unnumbered), so the series still reads 1..N.
+    supplier_id = Integer(null=True, default=None, index=True)
+    number = Integer(null=True, default=None)

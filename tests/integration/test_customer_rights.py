@@ -159,6 +159,11 @@ async def test_the_retention_job_forgets_the_inactive_and_removes_bookkeeping_on
     assert await Payment.count().where(Payment.order == order["id"]) == 0
     assert (await LegalHold.select().where(LegalHold.order_id == order["id"]).first())["released_at"] is not None
     assert await order_row(order["id"]) is not None  # the anonymised order stays
+    # The supplier's number series still reads 1..N: the released receipt keeps its place (L14).
+    from portal.documents import service as documents
+
+    numbers = await documents.numbers_of_supplier(receipt.supplier_id)
+    assert receipt.number in numbers and numbers == list(range(1, len(numbers) + 1))
 
 
 @pytest.mark.legal("L24")
