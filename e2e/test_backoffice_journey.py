@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import icalendar
-import pyotp
 import pytest
 from playwright.sync_api import expect
 
@@ -74,20 +72,11 @@ def today() -> date:
 
 
 def owner_code(e2e_database) -> str:
-    """A code the owner's authenticator app shows. The app takes the code of the
-    30-second step before and after the current one too, each once: this takes
-    the oldest one still unused, so that several logins in a row (this suite
-    logs the owner in more than once) leave the newer codes to later ones."""
+    """A code the owner's authenticator app shows that the app has not taken yet
+    (the suite logs the owner in more than once; see backoffice.totp_code)."""
     who = backoffice.person(backoffice.SALON, "owner")
-    totp = pyotp.TOTP(who["totp_secret"])
     last = e2e_database.rows("SELECT totp_last_step FROM staff_account WHERE email = ?", who["email"])[0][0] or 0
-    while True:
-        t = time.time()
-        lowest, highest = int(t + 3) // 30 - 1, int(t) // 30 + 1  # still good when the server reads it, up to 3 s later
-        step = max(lowest, last + 1)
-        if step <= highest:
-            return totp.at(step * 30)
-        time.sleep(0.5)  # three logins within one step: wait for the next
+    return backoffice.totp_code(who, used_step=last)
 
 
 def log_in_owner(page, e2e_database, next_path: str = KONTOR) -> None:
