@@ -11,6 +11,7 @@ from litestar.params import Body
 
 from portal.backoffice.access import Workplace
 from portal.lib import clock
+from portal.lib.forms import offset_moment, small_int
 from portal.lib.i18n import N_
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -47,8 +48,7 @@ def day_param(raw: str | None, today: date) -> date | None:
         return None
 
 
-def int_param(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isascii() and raw.isdigit() and len(raw) < 10 else None
+int_param = small_int
 
 
 def local_moment(raw: str) -> datetime | None:
@@ -62,12 +62,4 @@ def local_moment(raw: str) -> datetime | None:
     return local.replace(tzinfo=clock.OSLO).astimezone(clock.UTC)
 
 
-def utc_moment(raw: str) -> datetime | None:
-    """A moment the page itself wrote (a chosen free time, ISO with its offset) → UTC."""
-    try:
-        moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is None or moment.year not in range(2000, 2200):
-        return None
-    return moment.astimezone(clock.UTC)
+utc_moment = offset_moment

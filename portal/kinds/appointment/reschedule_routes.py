@@ -16,6 +16,7 @@ from litestar.response import Redirect
 from portal.audit import domain as actors
 from portal.kinds.appointment import domain, moves, service
 from portal.lib import clock
+from portal.lib.forms import offset_moment, small_int
 from portal.lib.i18n import N_
 from portal.web.render import page
 from portal.web.security import visitor_of
@@ -35,19 +36,10 @@ def _day(raw: str | None, fallback: date) -> date:
         return fallback
 
 
-def _moment(raw: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        return None
-    return moment.astimezone(clock.UTC) if moment.tzinfo is not None and moment.year in range(2000, 2200) else None
-
-
 def _resource(raw: str | None, m: moves.Movable) -> int | None:
     """A staff member of this offering, or None: anyone free."""
-    if raw and raw.isascii() and raw.isdigit() and len(raw) < 10 and int(raw) in m.ctx.resource_ids:
-        return int(raw)
-    return None
+    chosen = small_int(raw)
+    return chosen if chosen in m.ctx.resource_ids else None
 
 
 async def _movable(token: str) -> moves.Movable:
@@ -99,7 +91,7 @@ async def reschedule_post(request: Request, token: str, data: dict = FORM) -> ob
     m = await _movable(token)
     raw_start = data.get("start") if isinstance(data.get("start"), str) else ""
     resource_id = _resource(data.get("ressurs") if isinstance(data.get("ressurs"), str) else "", m)
-    start = _moment(raw_start)
+    start = offset_moment(raw_start)
     if start is None:
         return await _page(request, m, resource_id=resource_id, error=N_("Choose one of the free times."), status_code=422)
     now = clock.now()
